@@ -1,0 +1,1 @@
+"""The driftline worker, its scorers, CLI and demo."""

@@ -1,0 +1,98 @@
+"""Settings, from ``DRIFTLINE_*`` environment variables (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from sinks.clickhouse_client import check_url
+
+# Values of these settings may hold credentials: never echo them back.
+_SECRET = re.compile(r"URL|KEY|PASSWORD|TOKEN|SECRET")
+
+SEGMENT_FIELDS = (
+    "app", "route", "model", "model_version", "prompt_version", "tenant",
+)
+
+
+class ConfigError(SystemExit):
+    """A setting is wrong; the message names it and says why."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="DRIFTLINE_", env_file=".env", extra="ignore")
+
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    traces_topic: str = "driftline.traces"
+    dlq_topic: str = "driftline.traces.dlq"
+    topic_partitions: int = Field(default=4, ge=1, le=1024)
+    app_id: str = Field(default="driftline", description="Faust app id = Kafka consumer group")
+    data_dir: Path = Path.home() / ".local" / "share" / "driftline"
+    clickhouse_url: str = ""
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=6066, ge=1, le=65535)
+    batch_size: int = Field(default=2000, ge=1, le=1_000_000)
+    batch_seconds: float = Field(default=0.5, gt=0, le=60)
+    segment_fields: Annotated[tuple[str, ...], NoDecode] = ("app", "model")
+    max_message_bytes: int = Field(default=1_000_000, ge=1024)
+    adwin_delta: float = Field(default=0.002, gt=0, lt=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "console"] = "console"
+
+    @field_validator("segment_fields", mode="before")
+    @classmethod
+    def _split_fields(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(f.strip() for f in value.split(",") if f.strip())
+        return value
+
+    @field_validator("segment_fields")
+    @classmethod
+    def _known_fields(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [f for f in value if f not in SEGMENT_FIELDS]
+        if unknown or not value:
+            raise ValueError(f"segment fields must be among {', '.join(SEGMENT_FIELDS)}; "
+                             f"got {', '.join(unknown) or 'none'}")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("clickhouse_url")
+    @classmethod
+    def _clickhouse_scheme(cls, value: str) -> str:
+        return check_url(value) if value else value
+
+    @model_validator(mode="after")
+    def _default_clickhouse(self) -> Settings:
+        if not self.clickhouse_url:
+            self.clickhouse_url = f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+        return self
+
+    @property
+    def embedded_clickhouse(self) -> bool:
+        return self.clickhouse_url.startswith("chdb:")
+
+    @property
+    def web_url(self) -> str:
+        host = "127.0.0.1" if self.web_host in ("0.0.0.0", "::") else self.web_host
+        return f"http://{host}:{self.web_port}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment, or a :class:`ConfigError` naming the bad setting."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors(include_url=False):
+            name = "DRIFTLINE_" + "_".join(str(p) for p in err["loc"]).upper()
+            shown = "" if _SECRET.search(name) else f" (got {err.get('input')!r})"
+            lines.append(f"  {name}: {err['msg']}{shown}")
+        raise ConfigError("invalid configuration:\n" + "\n".join(lines)) from None

@@ -1,0 +1,134 @@
+"""One batch of Kafka records in, rows for ClickHouse, dead letters and drift events out.
+
+Pure and synchronous, so it is tested without Kafka; the Faust agent only moves
+records in and results out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from detectors.registry import SegmentRegistry
+from pipeline.metrics import Counters
+from pipeline.signals import length_ratio, refusal
+from schemas.events import DriftEvent
+from schemas.trace import Trace, TraceError, parse_trace
+from sinks.clickhouse_writer import TableBatch
+from sinks.dead_letter import DeadLetter
+
+TRACE_COLUMNS = (
+    "trace_id", "ts", "segment", "app", "route", "model", "model_version", "prompt_version",
+    "tenant", "user_id", "session_id", "input", "output", "latency_ms", "input_tokens",
+    "output_tokens", "cost_usd", "feedback", "error", "metadata", "kafka_partition",
+    "kafka_offset",
+)
+SCORE_COLUMNS = ("trace_id", "ts", "segment", "name", "value", "sample_rate")
+DRIFT_COLUMNS = (
+    "event_id", "detected_at", "segment", "detector", "signal", "trace_id", "statistic",
+    "threshold", "mean_before", "mean_after", "window", "details",
+)
+
+#: The signals fed to a detector; the others are stored for SQL only.
+DETECTED_SIGNALS = ("refusal",)
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    value: bytes
+    key: bytes | None
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass(slots=True)
+class BatchOutcome:
+    traces: TableBatch = field(default_factory=lambda: TableBatch("traces", TRACE_COLUMNS))
+    scores: TableBatch = field(default_factory=lambda: TableBatch("scores", SCORE_COLUMNS))
+    drift: TableBatch = field(default_factory=lambda: TableBatch("drift_events", DRIFT_COLUMNS))
+    dead: list[DeadLetter] = field(default_factory=list)
+    events: list[DriftEvent] = field(default_factory=list)
+    #: segment -> Kafka partition it arrived on, for the detector state snapshot
+    segments: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def tables(self) -> list[TableBatch]:
+        return [self.traces, self.scores, self.drift]
+
+
+def trace_row(trace: Trace, segment: str, record: Record) -> list[object]:
+    return [
+        trace.trace_id, trace.timestamp, segment, trace.app or "", trace.route or "",
+        trace.model or "", trace.model_version or "", trace.prompt_version or "",
+        trace.tenant or "", trace.user_id or "", trace.session_id or "", trace.input_text,
+        trace.output_text, trace.latency_ms, trace.input_tokens, trace.output_tokens,
+        trace.cost_usd, trace.feedback, trace.error or "", trace.metadata, record.partition,
+        record.offset,
+    ]
+
+
+def drift_row(event: DriftEvent) -> list[object]:
+    return [
+        event.event_id, event.detected_at, event.segment, event.detector, event.signal,
+        event.trace_id, event.statistic, event.threshold, event.mean_before, event.mean_after,
+        event.window, event.details,
+    ]
+
+
+class Ingestor:
+    """Parses, validates, scores and feeds detectors, one batch at a time."""
+
+    def __init__(
+        self,
+        *,
+        segment_fields: tuple[str, ...],
+        registry: SegmentRegistry,
+        counters: Counters,
+        max_message_bytes: int,
+        load_state: Callable[[str], bytes | None] = lambda segment: None,
+    ) -> None:
+        self.segment_fields = segment_fields
+        self.registry = registry
+        self.counters = counters
+        self.max_message_bytes = max_message_bytes
+        self.load_state = load_state
+
+    def process(self, records: Iterable[Record]) -> BatchOutcome:
+        out = BatchOutcome()
+        for record in records:
+            self.counters.consumed += 1
+            try:
+                trace = parse_trace(record.value, max_bytes=self.max_message_bytes)
+            except TraceError as exc:
+                out.dead.append(DeadLetter(
+                    value=record.value, key=record.key, reason=exc.reason, detail=exc.detail,
+                    source_topic=record.topic, source_partition=record.partition,
+                    source_offset=record.offset,
+                ))
+                continue
+            self._accept(trace, record, out)
+        return out
+
+    def _accept(self, trace: Trace, record: Record, out: BatchOutcome) -> None:
+        segment = trace.segment_key(self.segment_fields)
+        if segment not in self.registry:
+            blob = self.load_state(segment)
+            if blob is not None:
+                self.registry.restore(segment, blob)
+        out.segments[segment] = record.partition
+        out.traces.rows.append(trace_row(trace, segment, record))
+        output = trace.output_text
+        signals = {
+            "refusal": refusal(output),
+            "length_ratio": length_ratio(trace.input_text, output),
+        }
+        for name, value in signals.items():
+            out.scores.rows.append([trace.trace_id, trace.timestamp, segment, name, value, 1.0])
+        for name in DETECTED_SIGNALS:
+            event = self.registry.update(
+                segment, name, signals[name], trace_id=trace.trace_id, ts=trace.timestamp
+            )
+            if event is not None:
+                out.events.append(event)
+                out.drift.rows.append(drift_row(event))

@@ -1,0 +1,27 @@
+"""Counters the worker keeps and serves on its web port."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+
+@dataclass(slots=True)
+class Counters:
+    consumed: int = 0
+    stored: int = 0
+    dead_lettered: Counter[str] = field(default_factory=Counter)
+    alarms: int = 0
+    batches: int = 0
+    last_batch_size: int = 0
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "consumed": self.consumed,
+            "stored": self.stored,
+            "dead_lettered": dict(self.dead_lettered),
+            "dead_lettered_total": sum(self.dead_lettered.values()),
+            "alarms": self.alarms,
+            "batches": self.batches,
+            "last_batch_size": self.last_batch_size,
+        }

@@ -1,0 +1,66 @@
+"""Creates driftline's Kafka topics with the partition counts the settings ask for."""
+
+from __future__ import annotations
+
+import logging
+
+from confluent_kafka import KafkaException
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from pipeline.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+class TopicError(RuntimeError):
+    pass
+
+
+def admin(settings: Settings) -> AdminClient:
+    return AdminClient({"bootstrap.servers": settings.kafka_bootstrap})
+
+
+def check_broker(settings: Settings, timeout: float = 10.0) -> None:
+    """Fail with a clear message when no broker answers at the configured address."""
+    try:
+        admin(settings).list_topics(timeout=timeout)
+    except KafkaException as exc:
+        raise TopicError(
+            f"no Kafka broker answers at {settings.kafka_bootstrap} (DRIFTLINE_KAFKA_BOOTSTRAP): "
+            f"{exc}. Start the local one with `driftline kafka start`."
+        ) from None
+
+
+def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
+    """Create the traces and dead-letter topics if missing; refuse a wrong partition count.
+
+    The traces topic's partition count fixes which worker owns which segment (the key),
+    and detector state is partitioned the same way, so a mismatch is an error, not a
+    warning.
+    """
+    client = admin(settings)
+    wanted = {settings.traces_topic: settings.topic_partitions,
+              settings.dlq_topic: settings.topic_partitions}
+    try:
+        existing = client.list_topics(timeout=timeout).topics
+    except KafkaException as exc:
+        raise TopicError(f"cannot list topics on {settings.kafka_bootstrap}: {exc}") from None
+    missing = [NewTopic(name, num_partitions=n, replication_factor=-1)
+               for name, n in wanted.items() if name not in existing]
+    if missing:
+        for name, future in client.create_topics(missing, request_timeout=timeout).items():
+            try:
+                future.result()
+                log.info("topic created", extra={"topic": name,
+                                                 "partitions": wanted[name]})
+            except KafkaException as exc:
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise TopicError(f"cannot create topic {name}: {exc}") from None
+        existing = client.list_topics(timeout=timeout).topics
+    have = len(existing[settings.traces_topic].partitions)
+    if have != settings.topic_partitions:
+        raise TopicError(
+            f"topic {settings.traces_topic} has {have} partitions but "
+            f"DRIFTLINE_TOPIC_PARTITIONS={settings.topic_partitions}; set it to {have} "
+            "(detector state is partitioned like the traces topic)"
+        )

@@ -1,0 +1,126 @@
+"""The Faust app: consume traces, store them, dead-letter the bad ones, detect drift."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+
+import faust
+
+from detectors.adwin import Adwin
+from detectors.registry import SegmentRegistry
+from pipeline.config import Settings
+from pipeline.ingest import DETECTED_SIGNALS, Ingestor, Record
+from pipeline.logs import logging_config
+from pipeline.metrics import Counters
+from pipeline.state_table import DetectorStateTable
+from pipeline.topics import check_broker, ensure_topics
+from pipeline.web import register_views
+from sinks.clickhouse_client import connect, redact
+from sinks.clickhouse_schema import apply_migrations
+from sinks.clickhouse_writer import ClickHouseWriter
+
+log = logging.getLogger("driftline.worker")
+
+
+def build_app(settings: Settings, writer: ClickHouseWriter) -> faust.App:
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.kafka_bootstrap}",
+        store="memory://",
+        datadir=str(settings.data_dir / "faust"),
+        autodiscover=False,
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=1,
+        consumer_auto_offset_reset="earliest",
+        web_bind=settings.web_host,
+        web_port=settings.web_port,
+        web_in_thread=False,
+        logging_config=logging_config(settings.log_level, settings.log_format),
+    )
+    counters = Counters()
+    traces = app.topic(settings.traces_topic, key_serializer="raw", value_serializer="raw",
+                       partitions=settings.topic_partitions)
+    dlq = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw",
+                    partitions=settings.topic_partitions)
+    state = app.tables.add(DetectorStateTable(
+        app, name="detector-state", beacon=app.tables.beacon,
+        schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
+        partitions=settings.topic_partitions,
+        help="detector snapshots per segment"))
+
+    registry = SegmentRegistry({name: partial(Adwin, settings.adwin_delta)
+                                for name in DETECTED_SIGNALS})
+    ingestor = Ingestor(
+        segment_fields=settings.segment_fields,
+        registry=registry,
+        counters=counters,
+        max_message_bytes=settings.max_message_bytes,
+        load_state=lambda segment: state.get(segment.encode()),
+    )
+    segment_partition: dict[str, int] = {}
+
+    @app.on_partitions_revoked.connect
+    async def forget_moved_segments(app: faust.App, revoked: set, **_: object) -> None:
+        # A segment whose partition moved is now updated elsewhere: reload it from the
+        # table if it ever comes back, never from this process's stale copy.
+        gone = {tp.partition for tp in revoked if tp.topic == settings.traces_topic}
+        for segment, partition in list(segment_partition.items()):
+            if partition in gone:
+                registry.forget(segment)
+                del segment_partition[segment]
+
+    @app.agent(traces, name="ingest")
+    async def ingest(stream: faust.Stream) -> None:
+        async for events in stream.noack_take(settings.batch_size, settings.batch_seconds):
+            records = [Record(e.value, e.key, e.message.topic, e.message.partition,
+                              e.message.offset) for e in events]
+            outcome = ingestor.process(records)
+            sends = [await dlq.send(key=d.key, value=d.value, headers=d.headers(), force=True)
+                     for d in outcome.dead]
+            await writer.write(outcome.tables)
+            if sends:
+                await asyncio.gather(*sends)
+            for segment, partition in outcome.segments.items():
+                segment_partition[segment] = partition
+                state.set_in_partition(partition, segment.encode(), registry.snapshot(segment))
+            for dead in outcome.dead:
+                counters.dead_lettered[dead.reason] += 1
+            counters.stored += len(outcome.traces.rows)
+            counters.alarms += len(outcome.events)
+            counters.batches += 1
+            counters.last_batch_size = len(events)
+            for event in outcome.events:
+                log.warning("drift detected", extra={
+                    "segment": event.segment, "signal": event.signal,
+                    "detector": event.detector, "trace_id": event.trace_id,
+                    "mean_before": round(event.mean_before, 4),
+                    "mean_after": round(event.mean_after, 4)})
+            # Only now, with rows stored and dead letters delivered, may offsets advance.
+            for event in events:
+                await stream.ack(event)
+
+    register_views(app, writer, counters, sql_enabled=settings.embedded_clickhouse)
+    return app
+
+
+def run_worker(settings: Settings) -> None:
+    """Prepare the store and topics (failing fast with a clear message), then consume."""
+    import logging.config
+
+    logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
+    check_broker(settings)
+    ensure_topics(settings)
+    writer = ClickHouseWriter(connect(settings.clickhouse_url))
+    applied = asyncio.run(writer.run(apply_migrations, writer.client))
+    log.info("clickhouse ready", extra={"url": redact(settings.clickhouse_url),
+                                        "migrations_applied": applied})
+    app = build_app(settings, writer)
+    worker = faust.Worker(app, loglevel=settings.log_level, quiet=True,
+                          logging_config=logging_config(settings.log_level,
+                                                        settings.log_format))
+    try:
+        worker.execute_from_commandline()
+    finally:
+        writer.close()

@@ -1,0 +1,145 @@
+"""The trace contract: one JSON object per model call, as producers publish it.
+
+Required: ``trace_id``, ``timestamp`` (RFC 3339 or epoch milliseconds), ``input`` and
+``output`` (text or chat messages). Everything else is optional. See ``design.md``.
+
+>>> t = parse_trace(b'{"trace_id": "t1", "timestamp": 1700000000000, "input": "hi",'
+...                 b' "output": [{"role": "assistant", "content": "hello"}], "app": "bot"}')
+>>> t.app, t.output_text, t.timestamp.isoformat()
+('bot', 'hello', '2023-11-14T22:13:20+00:00')
+>>> t.segment_key(("app", "model"))
+'bot|-'
+>>> parse_trace(b'{"trace_id": "t2"}')
+Traceback (most recent call last):
+...
+schemas.trace.TraceError: missing_field: timestamp: Field required; input: Field required; output: Field required
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+
+#: Segment values stand in for a missing field, so a segment key is never ambiguous.
+MISSING = "-"
+SEGMENT_SEPARATOR = "|"
+
+
+class TraceError(ValueError):
+    """A message that is not a valid trace; ``reason`` is a short stable code for counting."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class Message(BaseModel):
+    """One chat message."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    role: str = "user"
+    content: str = ""
+
+
+def _to_utc(value: Any) -> Any:
+    # The contract says epoch numbers are milliseconds; pydantic alone would guess.
+    if isinstance(value, bool):
+        raise ValueError("timestamp must be RFC 3339 text or epoch milliseconds")
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Timestamp = Annotated[datetime, BeforeValidator(_to_utc)]
+Text = str | list[Message]
+
+
+class Trace(BaseModel):
+    """One model call, in the plain JSON form of the contract."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    trace_id: str = Field(min_length=1, max_length=256)
+    timestamp: Timestamp
+    input: Text
+    output: Text
+    app: str | None = None
+    route: str | None = None
+    model: str | None = None
+    model_version: str | None = None
+    prompt_version: str | None = None
+    tenant: str | None = None
+    user_id: str | None = None
+    session_id: str | None = None
+    latency_ms: float | None = Field(default=None, ge=0)
+    input_tokens: int | None = Field(default=None, ge=0)
+    output_tokens: int | None = Field(default=None, ge=0)
+    cost_usd: float | None = Field(default=None, ge=0)
+    feedback: float | None = Field(
+        default=None, description="user feedback in [-1, 1]: thumbs up 1, thumbs down -1"
+    )
+    error: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+
+    def model_post_init(self, __context: Any) -> None:
+        object.__setattr__(self, "timestamp", _aware(self.timestamp))
+
+    @property
+    def input_text(self) -> str:
+        return _text(self.input)
+
+    @property
+    def output_text(self) -> str:
+        return _text(self.output)
+
+    def segment_values(self, fields: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(getattr(self, f, None) or MISSING for f in fields)
+
+    def segment_key(self, fields: tuple[str, ...]) -> str:
+        return SEGMENT_SEPARATOR.join(self.segment_values(fields))
+
+
+def _text(value: Text) -> str:
+    if isinstance(value, str):
+        return value
+    return "\n".join(m.content for m in value)
+
+
+_FEEDBACK_WORDS = {"up": 1.0, "thumbs_up": 1.0, "down": -1.0, "thumbs_down": -1.0}
+
+
+def _normalise_feedback(data: dict[str, Any]) -> None:
+    fb = data.get("feedback")
+    if isinstance(fb, str) and fb.lower() in _FEEDBACK_WORDS:
+        data["feedback"] = _FEEDBACK_WORDS[fb.lower()]
+
+
+def parse_trace(raw: bytes, *, max_bytes: int = 1_000_000) -> Trace:
+    """Parse one Kafka message value into a :class:`Trace` or raise :class:`TraceError`."""
+    if len(raw) > max_bytes:
+        raise TraceError("too_large", f"{len(raw)} bytes > limit {max_bytes}")
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise TraceError("invalid_json", str(exc)) from None
+    if not isinstance(data, dict):
+        raise TraceError("not_an_object", f"top-level JSON is {type(data).__name__}")
+    _normalise_feedback(data)
+    try:
+        return Trace.model_validate(data)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        missing = all(e["type"] == "missing" for e in errors)
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'trace'}: {e['msg']}" for e in errors[:5]
+        )
+        raise TraceError("missing_field" if missing else "invalid_field", detail) from None

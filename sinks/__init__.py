@@ -1,0 +1,1 @@
+"""Where driftline's results go: ClickHouse, the dead-letter topic, Slack."""
