@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -78,7 +78,7 @@ def produce(
         raise typer.Exit(1)
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"

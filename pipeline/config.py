@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     dlq_topic: str = "driftline.traces.dlq"
     topic_partitions: int = Field(default=4, ge=1, le=1024)
     app_id: str = Field(default="driftline", description="Faust app id = Kafka consumer group")
+    # How long a crashed worker holds its partitions before the group moves them.
+    kafka_session_timeout: float = Field(default=10.0, ge=6, le=300)
     data_dir: Path = Path.home() / ".local" / "share" / "driftline"
     clickhouse_url: str = ""
     web_host: str = "127.0.0.1"

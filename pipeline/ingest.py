@@ -116,6 +116,7 @@ class Ingestor:
             blob = self.load_state(segment)
             if blob is not None:
                 self.registry.restore(segment, blob)
+                self.counters.restored_segments += 1
         out.segments[segment] = record.partition
         out.traces.rows.append(trace_row(trace, segment, record))
         output = trace.output_text

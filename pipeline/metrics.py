@@ -12,6 +12,7 @@ class Counters:
     stored: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)
     alarms: int = 0
+    restored_segments: int = 0
     batches: int = 0
     last_batch_size: int = 0
 
@@ -22,6 +23,7 @@ class Counters:
             "dead_lettered": dict(self.dead_lettered),
             "dead_lettered_total": sum(self.dead_lettered.values()),
             "alarms": self.alarms,
+            "restored_segments": self.restored_segments,
             "batches": self.batches,
             "last_batch_size": self.last_batch_size,
         }

@@ -34,6 +34,8 @@ def build_app(settings: Settings, writer: ClickHouseWriter) -> faust.App:
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=1,
         consumer_auto_offset_reset="earliest",
+        broker_session_timeout=settings.kafka_session_timeout,
+        broker_heartbeat_interval=min(3.0, settings.kafka_session_timeout / 3),
         web_bind=settings.web_host,
         web_port=settings.web_port,
         web_in_thread=False,
@@ -46,7 +48,7 @@ def build_app(settings: Settings, writer: ClickHouseWriter) -> faust.App:
                     partitions=settings.topic_partitions)
     state = app.tables.add(DetectorStateTable(
         app, name="detector-state", beacon=app.tables.beacon,
-        schema=faust.Schema(key_serializer="raw", value_serializer="raw"),
+        key_type=bytes, value_type=bytes,
         partitions=settings.topic_partitions,
         help="detector snapshots per segment"))
 

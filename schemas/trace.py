@@ -12,7 +12,7 @@ Required: ``trace_id``, ``timestamp`` (RFC 3339 or epoch milliseconds), ``input`
 >>> parse_trace(b'{"trace_id": "t2"}')
 Traceback (most recent call last):
 ...
-schemas.trace.TraceError: missing_field: timestamp: Field required; input: Field required; output: Field required
+schemas.trace.TraceError: missing_field: timestamp: Field required; input: Field required; ...
 """
 
 from __future__ import annotations

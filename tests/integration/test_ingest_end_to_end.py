@@ -1,0 +1,86 @@
+"""N traces in means N rows in ClickHouse, the invalid ones in the dead-letter topic,
+and drift events only where the signal shifted."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from pipeline.config import Settings
+from pipeline.demo_traffic import DEFAULT_SEGMENTS, Scenario, count_invalid, generate
+from pipeline.producer import publish
+from pipeline.sql_client import worker_query
+from pipeline.topics import ensure_topics
+from sinks.dead_letter import reason_of
+from tests.conftest import wait_for
+from tests.integration.conftest import drain_topic, make_settings, scalar, stats
+
+N = 10_000
+SCENARIO = Scenario(n=N, invalid_every=200, drift_at=0.5, drifted_refusal=0.30, seed=11,
+                    run_id="e2e")
+OVERSIZE = orjson.dumps({"trace_id": "big", "timestamp": 1_700_000_000_000, "input": "x",
+                         "output": "y" * 8000})
+
+
+@pytest.fixture(scope="module")
+def run(broker: str, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from pipeline.worker_process import WorkerProcess
+
+    tmp: Path = tmp_path_factory.mktemp("e2e")
+    settings = make_settings(tmp, broker, max_message_bytes=4096)
+    ensure_topics(settings)
+    messages = [*generate(SCENARIO), (b"x|y", OVERSIZE)]
+    delivery = publish(settings, messages)
+    assert delivery.delivered == len(messages), delivery.errors
+    worker = WorkerProcess(settings, tmp / "worker.log")
+    worker.start()
+    try:
+        expected = len(messages)
+        wait_for(lambda: (s := stats(settings))["stored"] + s["dead_lettered_total"] >= expected,
+                 timeout=240, what=f"{expected} messages processed")
+        yield settings, messages
+    finally:
+        worker.stop()
+
+
+def test_every_valid_trace_is_one_row(run: tuple[Settings, list[Any]]) -> None:
+    settings, _ = run
+    assert scalar(settings, "SELECT count() FROM traces FINAL") == N
+    assert scalar(settings, "SELECT uniqExact(trace_id) FROM traces") == N
+    per_segment = scalar(settings, "SELECT groupArray(c) FROM (SELECT count() AS c "
+                                   "FROM traces FINAL GROUP BY segment)")
+    assert sorted(per_segment) == [N // len(DEFAULT_SEGMENTS)] * len(DEFAULT_SEGMENTS)
+    assert scalar(settings, "SELECT count() FROM scores FINAL WHERE name = 'refusal'") == N
+
+
+def test_invalid_messages_are_dead_lettered_with_reason_and_original_bytes(
+    run: tuple[Settings, list[Any]],
+) -> None:
+    settings, messages = run
+    invalid = count_invalid(SCENARIO) + 1  # + the oversize one
+    dead = drain_topic(settings, settings.dlq_topic, invalid)
+    assert len(dead) == invalid
+    reasons = Counter(reason_of(m.headers()) for m in dead)
+    assert reasons == {"invalid_json": 20, "not_an_object": 10, "missing_field": 10,
+                       "invalid_field": 10, "too_large": 1}
+    sent_invalid = Counter(v for _, v in messages if not v.startswith(b'{"trace_id":"e2e-'))
+    assert Counter(m.value() for m in dead) == sent_invalid
+    assert stats(settings)["dead_lettered_total"] == invalid
+
+
+def test_shift_raises_drift_only_for_the_shifted_segment(run: tuple[Settings, list[Any]]) -> None:
+    settings, _ = run
+    _, rows = worker_query(
+        settings, "SELECT segment, trace_id FROM drift_events FINAL ORDER BY detected_at")
+    shifted = SCENARIO.drift_segment
+    assert shifted is not None
+    segments = {segment for segment, _ in rows}
+    assert segments == {shifted.key}, f"drift events for stable segments: {rows}"
+    first = int(rows[0][1].rsplit("-", 1)[1])
+    drift_from = int(SCENARIO.n * SCENARIO.drift_at)
+    # Detected after the shift, within 400 traces of that segment (ADWIN delta=0.002).
+    assert drift_from <= first < drift_from + 400 * len(DEFAULT_SEGMENTS)
