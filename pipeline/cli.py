@@ -19,7 +19,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="driftline: drift detection for LLM applications in production.")
 kafka_app = typer.Typer(no_args_is_help=True, help="The local Apache Kafka broker (KRaft).")
 app.add_typer(kafka_app, name="kafka")
-console = Console()
+# Tables are the output: a pipe or CI log gets a readable width, not 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
 
 

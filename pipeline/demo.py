@@ -6,6 +6,7 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass
+from datetime import timedelta
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -19,12 +20,11 @@ from pipeline.sql_client import worker_query
 from pipeline.worker_process import WorkerProcess
 
 SUMMARY_SQL = """
-SELECT t.segment AS segment, t.model_version AS model_version, count() AS traces,
-       round(avg(s.value), 3) AS refusal_rate
-FROM traces AS t FINAL
-INNER JOIN (SELECT trace_id, value FROM scores FINAL WHERE name = 'refusal') AS s USING trace_id
-GROUP BY segment, model_version
-ORDER BY segment, model_version
+SELECT segment, count() AS traces,
+       round(avgIf(value, ts < toDateTime64('{drift_ts}', 3, 'UTC')), 3) AS refusal_before,
+       round(avgIf(value, ts >= toDateTime64('{drift_ts}', 3, 'UTC')), 3) AS refusal_after
+FROM scores FINAL WHERE name = 'refusal'
+GROUP BY segment ORDER BY segment
 """
 EVENTS_SQL = """
 SELECT detected_at, segment, signal, detector, trace_id, round(mean_before, 3),
@@ -151,21 +151,21 @@ def _stats(settings: Settings) -> dict[str, object]:
 
 def _summary(settings: Settings, scenario: Scenario, events: list[list[object]],
              stats: dict[str, object], console: Console) -> None:
-    columns, rows = worker_query(settings, SUMMARY_SQL)
-    table = Table(title="Per segment, from ClickHouse (traces FINAL join scores)")
-    for c in columns:
-        table.add_column(c)
-    table.add_column("drift events")
-    table.add_column("first alarm after drift")
-    n_seg = len(scenario.segments)
     drift_from = int(scenario.n * scenario.drift_at)
+    drift_ts = scenario.start + timedelta(milliseconds=150 * drift_from)
+    columns, rows = worker_query(settings, SUMMARY_SQL.format(
+        drift_ts=drift_ts.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]))
+    table = Table(title=f"Per segment, from ClickHouse (before/after {scenario.drift_at:.0%} "
+                        "of the stream)")
+    for c in (*columns, "alarms", "delay"):
+        table.add_column(c.replace("_", " "))
+    n_seg = len(scenario.segments)
     for row in rows:
-        segment = row[0]
-        alarms = [e for e in events if e[1] == segment]
+        alarms = [e for e in events if e[1] == row[0]]
         delay = "-"
-        if alarms and scenario.drift_segment and segment == scenario.drift_segment.key:
+        if alarms and scenario.drift_segment and row[0] == scenario.drift_segment.key:
             first = int(str(alarms[0][4]).rsplit("-", 1)[1])
-            delay = f"{(first - drift_from) // n_seg} traces of this segment"
+            delay = f"{(first - drift_from) // n_seg} traces"
         table.add_row(*(str(v) for v in row), str(len(alarms)), delay)
     console.print(table)
     console.print(f"stored {stats.get('stored')} traces, dead-lettered "
