@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 @dataclass(slots=True)
 class Counters:
+    started: bool = False
     consumed: int = 0
     stored: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)

@@ -9,6 +9,7 @@ import orjson
 from faust.web import Request, Response, View
 
 from pipeline.metrics import Counters
+from pipeline.prometheus import metric
 from sinks.clickhouse_writer import ClickHouseWriter
 
 
@@ -18,17 +19,74 @@ def _json(web: Any, body: Any, status: int = 200) -> Response:
                      status=status)
 
 
+def consumer_lag(app: faust.App, topic: str) -> dict[int, int]:
+    """Messages per partition not yet committed (= not yet stored), by partition."""
+    consumer = app.consumer
+    # Faust keeps committed offsets privately; highwater is public.
+    committed = getattr(consumer, "_committed_offset", {})
+    lag = {}
+    for tp in consumer.assignment():
+        if tp.topic != topic:
+            continue
+        high = consumer.highwater(tp)
+        if high is None:
+            continue
+        done = committed.get(tp)
+        lag[tp.partition] = max(int(high) - (int(done) + 1 if done is not None else 0), 0)
+    return lag
+
+
+def prometheus_text(counters: Counters, writer: ClickHouseWriter, lag: dict[int, int]) -> str:
+    s = writer.stats
+    return "".join([
+        metric("driftline_consumed_total", "counter", "Messages taken from the traces topic.",
+               [({}, counters.consumed)]),
+        metric("driftline_stored_total", "counter", "Valid traces written to ClickHouse.",
+               [({}, counters.stored)]),
+        metric("driftline_dead_lettered_total", "counter", "Messages sent to the dead-letter "
+               "topic, by reason.", [({"reason": r}, n) for r, n in
+                                     sorted(counters.dead_lettered.items())]),
+        metric("driftline_drift_alarms_total", "counter", "Detector alarms.",
+               [({}, counters.alarms)]),
+        metric("driftline_batches_total", "counter", "Ingest batches processed.",
+               [({}, counters.batches)]),
+        metric("driftline_batch_size", "gauge", "Messages in the last ingest batch.",
+               [({}, counters.last_batch_size)]),
+        metric("driftline_restored_segments_total", "counter", "Segments whose detector "
+               "state was restored from the changelog.", [({}, counters.restored_segments)]),
+        metric("driftline_clickhouse_rows_total", "counter", "Rows inserted, by table.",
+               [({"table": t}, n) for t, n in sorted(s.rows.items())]),
+        metric("driftline_clickhouse_inserts_total", "counter", "Successful inserts.",
+               [({}, s.inserts)]),
+        metric("driftline_clickhouse_retries_total", "counter", "Failed inserts retried.",
+               [({}, s.retries)]),
+        metric("driftline_consumer_lag", "gauge", "Messages not yet stored, by partition.",
+               [({"partition": str(p)}, n) for p, n in sorted(lag.items())]),
+    ])
+
+
 def register_views(
-    app: faust.App, writer: ClickHouseWriter, counters: Counters, *, sql_enabled: bool
+    app: faust.App, writer: ClickHouseWriter, counters: Counters, *, sql_enabled: bool,
+    traces_topic: str,
 ) -> None:
     @app.page("/health")
     class Health(View):
+        """Ready when the ingest agent runs and ClickHouse answers."""
+
         async def get(self, request: Request) -> Response:
+            if not counters.started:
+                return _json(self, {"status": "starting"}, 503)
             try:
                 await writer.query("SELECT 1")
             except Exception as exc:
                 return _json(self, {"status": "clickhouse unavailable", "error": str(exc)}, 503)
             return _json(self, {"status": "ok"})
+
+    @app.page("/metrics")
+    class Metrics(View):
+        async def get(self, request: Request) -> Response:
+            text = prometheus_text(counters, writer, consumer_lag(app, traces_topic))
+            return self.bytes(text.encode(), content_type="text/plain; version=0.0.4")
 
     @app.page("/stats")
     class Stats(View):

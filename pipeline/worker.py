@@ -75,6 +75,7 @@ def build_app(settings: Settings, writer: ClickHouseWriter) -> faust.App:
 
     @app.agent(traces, name="ingest")
     async def ingest(stream: faust.Stream) -> None:
+        counters.started = True
         async for events in stream.noack_take(settings.batch_size, settings.batch_seconds):
             records = [Record(e.value, e.key, e.message.topic, e.message.partition,
                               e.message.offset) for e in events]
@@ -103,7 +104,8 @@ def build_app(settings: Settings, writer: ClickHouseWriter) -> faust.App:
             for event in events:
                 await stream.ack(event)
 
-    register_views(app, writer, counters, sql_enabled=settings.embedded_clickhouse)
+    register_views(app, writer, counters, sql_enabled=settings.embedded_clickhouse,
+                   traces_topic=settings.traces_topic)
     return app
 
 

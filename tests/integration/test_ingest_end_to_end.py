@@ -84,3 +84,26 @@ def test_shift_raises_drift_only_for_the_shifted_segment(run: tuple[Settings, li
     drift_from = int(SCENARIO.n * SCENARIO.drift_at)
     # Detected after the shift, within 400 traces of that segment (ADWIN delta=0.002).
     assert drift_from <= first < drift_from + 400 * len(DEFAULT_SEGMENTS)
+
+
+def test_metrics_expose_counters_and_lag_reaches_zero(run: tuple[Settings, list[Any]]) -> None:
+    import urllib.request
+
+    settings, _ = run
+
+    def metrics() -> dict[str, float]:
+        with urllib.request.urlopen(f"{settings.web_url}/metrics", timeout=5) as response:
+            text = response.read().decode()
+        return {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+                for line in text.splitlines() if line and not line.startswith("#")}
+
+    values = metrics()
+    assert values["driftline_stored_total"] == N
+    assert values['driftline_dead_lettered_total{reason="too_large"}'] == 1
+    assert values['driftline_clickhouse_rows_total{table="traces"}'] >= N
+    # Offsets are committed only after rows are stored, and then all of them are.
+    def lags() -> dict[str, float]:
+        found = {k: v for k, v in metrics().items() if k.startswith("driftline_consumer_lag")}
+        return found if found and all(v == 0 for v in found.values()) else {}
+
+    assert len(wait_for(lags, timeout=60, what="consumer lag 0 on every partition")) == 4

@@ -1,0 +1,213 @@
+"""End-to-end throughput of one worker against the limits of its own path.
+
+    python -m tests.benchmarks.e2e.run [--traces 200000] [--partitions 4]
+
+Starts the local broker if none runs, publishes BANKING77 traces (four segments, one
+drifting) as fast as the producer can, then starts a worker on the embedded ClickHouse
+engine and measures: sustained traces/s through the whole path, worker CPU and RSS, and
+p50/p99 publish-to-queryable latency at a steady rate. In the same run it measures a bare
+aiokafka consumer on the same topic and `json.loads` / `orjson.loads` of the same
+payloads, and prints the ratios and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from rich.console import Console
+from rich.table import Table
+
+from pipeline import kafka_local
+from pipeline.config import Settings, load_settings
+from pipeline.demo_traffic import Scenario, generate
+from pipeline.producer import make_producer, publish
+from pipeline.sql_client import worker_query
+from pipeline.topics import ensure_topics
+from pipeline.worker_process import WorkerProcess
+from tests.benchmarks.machine import describe
+
+console = Console(width=120)
+
+
+def proc_stats(pid: int) -> tuple[float, int]:
+    """(CPU seconds, peak RSS bytes) of a process, from /proc."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    import os
+
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu = (int(fields[11]) + int(fields[12])) / ticks
+    peak = 0
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                peak = int(line.split()[1]) * 1024
+    return cpu, peak
+
+
+def rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def stored(settings: Settings) -> int:
+    import urllib.request
+
+    with urllib.request.urlopen(f"{settings.web_url}/stats", timeout=5) as r:
+        body = json.load(r)
+    return int(body["stored"]) + int(body["dead_lettered_total"])
+
+
+def bare_consumer_rate(settings: Settings, n: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    async def run() -> float:
+        consumer = AIOKafkaConsumer(settings.traces_topic,
+                                    bootstrap_servers=settings.kafka_bootstrap,
+                                    group_id=f"bench-bare-{uuid.uuid4().hex[:8]}",
+                                    auto_offset_reset="earliest", enable_auto_commit=False)
+        await consumer.start()
+        try:
+            seen, size = 0, 0
+            t0 = time.perf_counter()
+            while seen < n:
+                batches = await consumer.getmany(timeout_ms=1000, max_records=10_000)
+                for records in batches.values():
+                    for record in records:
+                        size += len(record.value)
+                    seen += len(records)
+            return n / (time.perf_counter() - t0)
+        finally:
+            await consumer.stop()
+
+    return asyncio.run(run())
+
+
+def parse_rates(payloads: list[bytes]) -> dict[str, float]:
+    from schemas.trace import parse_trace
+
+    rates = {}
+    for name, fn in (("json.loads", json.loads), ("orjson.loads", orjson.loads),
+                     ("parse_trace (orjson + pydantic)", parse_trace)):
+        t0 = time.perf_counter()
+        for p in payloads:
+            fn(p)
+        rates[name] = len(payloads) / (time.perf_counter() - t0)
+    return rates
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--traces", type=int, default=200_000)
+    ap.add_argument("--partitions", type=int, default=4)
+    ap.add_argument("--latency-traces", type=int, default=20_000)
+    ap.add_argument("--latency-rate", type=float, default=4_000.0)
+    args = ap.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="driftline-e2e-"))
+    run = uuid.uuid4().hex[:8]
+    settings = load_settings(traces_topic=f"bench.{run}.traces", dlq_topic=f"bench.{run}.dlq",
+                             app_id=f"bench-{run}", data_dir=tmp, topic_partitions=args.partitions,
+                             web_port=16066, log_format="json")
+    if kafka_local.run("status", settings) != 0 and kafka_local.run("start", settings) != 0:
+        raise SystemExit("no broker")
+    ensure_topics(settings)
+    scenario = Scenario(n=args.traces, seed=5, run_id=f"b{run}")
+    payloads = [v for _, v in generate(scenario)]
+    console.print(f"machine: {describe()}")
+    console.print(f"{len(payloads):,} traces, mean {sum(map(len, payloads)) / len(payloads):.0f}"
+                  f" bytes, {args.partitions} partitions")
+
+    t0 = time.perf_counter()
+    delivery = publish(settings, generate(scenario))
+    produce_rate = delivery.delivered / (time.perf_counter() - t0)
+
+    worker = WorkerProcess(settings, tmp / "worker.log")
+    worker.start()
+    assert worker.proc is not None
+    pid = worker.proc.pid
+    marks = {args.traces // 4: 0, args.traces // 2: 0, args.traces: 0}
+    t_start = t_end = None
+    n10, n90 = args.traces // 10, args.traces * 9 // 10
+    cpu0, _ = proc_stats(pid)
+    while True:
+        done = stored(settings)
+        now = time.perf_counter()
+        if t_start is None and done >= n10:
+            t_start, cpu_start = now, proc_stats(pid)[0]
+        if t_end is None and done >= n90:
+            t_end, cpu_end = now, proc_stats(pid)[0]
+        for mark in marks:
+            if done >= mark and not marks[mark]:
+                marks[mark] = rss(pid)
+        if done >= args.traces:
+            break
+        if not worker.alive():
+            raise SystemExit(worker.tail())
+        time.sleep(0.05)  # sampling interval of the measurement
+    assert t_start is not None and t_end is not None
+    rate = (n90 - n10) / (t_end - t_start)
+    cpu_share = (cpu_end - cpu_start) / (t_end - t_start)
+    _, peak = proc_stats(pid)
+
+    # Latency at a steady rate: each trace is stamped when published; ClickHouse stamps
+    # ingested_at when the row is inserted, i.e. when it becomes queryable.
+    live = Scenario(n=args.latency_traces, seed=9, run_id=f"l{run}")
+
+    def stamped():  # type: ignore[no-untyped-def]
+        t0 = time.monotonic()
+        for i, (key, value) in enumerate(generate(live)):
+            ahead = i / args.latency_rate - (time.monotonic() - t0)
+            if ahead > 0:
+                time.sleep(ahead)  # pacing the offered load
+            trace = orjson.loads(value)
+            trace["timestamp"] = datetime.now(UTC).isoformat()
+            yield key, orjson.dumps(trace)
+
+    publish(settings, stamped(), producer=make_producer(settings, **{"linger.ms": 1}))
+    total = args.traces + args.latency_traces
+    while stored(settings) < total:
+        time.sleep(0.1)  # sampling interval of the measurement
+    _, rows = worker_query(settings, (
+        "SELECT quantile(0.5)(d), quantile(0.99)(d), max(d) FROM (SELECT "
+        "dateDiff('millisecond', ts, ingested_at) AS d FROM traces "
+        f"WHERE trace_id LIKE 'l{run}-%')"))
+    p50, p99, worst = rows[0]
+    worker.stop()
+
+    bare = bare_consumer_rate(settings, args.traces)
+    parse = parse_rates(payloads[: min(len(payloads), 50_000)])
+
+    table = Table(title="driftline end to end, one worker")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("producer (confluent-kafka, zstd) traces/s", f"{produce_rate:,.0f}")
+    table.add_row("driftline worker traces/s (10%..90% of backlog)", f"{rate:,.0f}")
+    table.add_row("bare aiokafka consumer msgs/s (same topic)", f"{bare:,.0f}")
+    for name, r in parse.items():
+        table.add_row(f"{name} msgs/s (one core)", f"{r:,.0f}")
+    table.add_row("ratio driftline / bare consumer", f"{rate / bare:.2f}")
+    table.add_row("ratio driftline / json.loads", f"{rate / parse['json.loads']:.3f}")
+    table.add_row("worker CPU (cores busy while draining)", f"{cpu_share:.2f}")
+    table.add_row("worker peak RSS", f"{peak / 2**20:,.0f} MiB")
+    table.add_row("RSS at 25% / 50% / 100% of backlog",
+                  " / ".join(f"{v / 2**20:,.0f}" for v in marks.values()) + " MiB")
+    table.add_row(f"publish-to-queryable at {args.latency_rate:,.0f}/s: p50 / p99 / max",
+                  f"{p50:,.0f} / {p99:,.0f} / {worst:,.0f} ms")
+    console.print(table)
+    console.print(f"(worker log: {tmp / 'worker.log'}; topic {settings.traces_topic})")
+
+
+if __name__ == "__main__":
+    main()
