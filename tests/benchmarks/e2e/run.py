@@ -140,7 +140,6 @@ def main() -> None:
     marks = {args.traces // 4: 0, args.traces // 2: 0, args.traces: 0}
     t_start = t_end = None
     n10, n90 = args.traces // 10, args.traces * 9 // 10
-    cpu0, _ = proc_stats(pid)
     while True:
         done = stored(settings)
         now = time.perf_counter()
