@@ -1,0 +1,1 @@
+"""The golden set: curated cases replayed nightly and compared with live traffic."""
