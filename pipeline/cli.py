@@ -19,6 +19,8 @@ app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="driftline: drift detection for LLM applications in production.")
 kafka_app = typer.Typer(no_args_is_help=True, help="The local Apache Kafka broker (KRaft).")
 app.add_typer(kafka_app, name="kafka")
+dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter topic.")
+app.add_typer(dlq_app, name="dlq")
 # Tables are the output: a pipe or CI log gets a readable width, not 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)
@@ -132,6 +134,43 @@ def demo_command(
     result = run_demo(_settings(), Scenario(n=traces, drift_at=drift_at, invalid_every=500),
                       rate=rate, console=console)
     console.print(f"demo finished in {result.seconds:.1f}s")
+
+
+@dlq_app.command("show")
+def dlq_show() -> None:
+    """Count the dead-letter topic by reason."""
+    from pipeline.dlq import summarize
+
+    summary = summarize(_settings())
+    title = f"{summary['topic']}: {summary['total']:,} dead letters"
+    table = Table("reason", "messages", title=title)
+    for reason, n in sorted(summary["by_reason"].items(), key=lambda kv: -kv[1]):
+        table.add_row(reason, f"{n:,}")
+    console.print(table)
+    if summary.get("replayed_copies"):
+        console.print(f"{summary['replayed_copies']:,} of them failed again after a replay")
+
+
+@dlq_app.command("replay")
+def dlq_replay(
+    dry_run: Annotated[bool, typer.Option(help="count what would be replayed")] = False,
+    delete_replayed: Annotated[bool, typer.Option(
+        help="delete the replayed range from the DLQ afterwards (destructive)")] = False,
+    max_replays: Annotated[int, typer.Option(help="skip letters already replayed this often")]
+    = 1,
+) -> None:
+    """Send dead letters back through ingestion (after a fix); those that still fail
+    return to the DLQ once."""
+    from pipeline.dlq import replay
+
+    result = replay(_settings(), max_replays=max_replays, dry_run=dry_run,
+                    delete_replayed=delete_replayed)
+    console.print(f"read {result.read:,}, republished {result.republished:,}, skipped "
+                  f"{result.skipped_replayed:,} already replayed, failed {result.failed:,}"
+                  + (" (dry run)" if result.dry_run else ""))
+    if result.failed:
+        err.print("\n".join(result.errors))
+        raise typer.Exit(1)
 
 
 def _kafka(command: str) -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from schemas.limits import Limits
 from sinks.clickhouse_client import check_url
 
 # Values of these settings may hold credentials: never echo them back.
@@ -41,6 +43,16 @@ class Settings(BaseSettings):
     batch_seconds: float = Field(default=0.5, gt=0, le=60)
     segment_fields: Annotated[tuple[str, ...], NoDecode] = ("app", "model")
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
+    #: auto detects per message; or one of plain, span, otel_genai, openinference,
+    #: otlp_json, otlp_proto for a topic that carries one format only
+    traces_format: Literal["auto", "plain", "span", "otel_genai", "openinference",
+                           "otlp_json", "otlp_proto"] = "auto"
+    max_text_chars: int = Field(default=32_000, ge=100)
+    max_label_chars: int = Field(default=256, ge=8)
+    #: timestamps further ahead are dead-lettered (timestamp_out_of_range); 0 disables
+    max_future_skew: timedelta = timedelta(days=1)
+    #: older timestamps are dead-lettered (timestamp_out_of_range); 0 disables
+    max_age: timedelta = timedelta(days=30)
     adwin_delta: float = Field(default=0.002, gt=0, lt=1)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
@@ -76,6 +88,12 @@ class Settings(BaseSettings):
         if not self.clickhouse_url:
             self.clickhouse_url = f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
         return self
+
+    def limits(self) -> Limits:
+        return Limits(
+            max_message_bytes=self.max_message_bytes, max_text_chars=self.max_text_chars,
+            max_label_chars=self.max_label_chars,
+            max_future_skew=self.max_future_skew or None, max_age=self.max_age or None)
 
     @property
     def embedded_clickhouse(self) -> bool:

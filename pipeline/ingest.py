@@ -13,7 +13,9 @@ from detectors.registry import SegmentRegistry
 from pipeline.metrics import Counters
 from pipeline.signals import length_ratio, refusal
 from schemas.events import DriftEvent
-from schemas.trace import Trace, TraceError, parse_trace
+from schemas.limits import Limits
+from schemas.parse import parse_message
+from schemas.trace import Trace, TraceError
 from sinks.clickhouse_writer import TableBatch
 from sinks.dead_letter import DeadLetter
 
@@ -40,6 +42,7 @@ class Record:
     topic: str
     partition: int
     offset: int
+    headers: tuple[tuple[str, bytes], ...] = ()
 
 
 @dataclass(slots=True)
@@ -76,6 +79,18 @@ def drift_row(event: DriftEvent) -> list[object]:
     ]
 
 
+#: Headers of a replayed dead letter that a new dead letter must keep (see pipeline/dlq.py).
+_REPLAY_HEADERS = ("driftline.replay_of", "driftline.replays")
+
+
+def dead_letter(record: Record, reason: str, detail: str) -> DeadLetter:
+    return DeadLetter(
+        value=record.value, key=record.key, reason=reason, detail=detail,
+        source_topic=record.topic, source_partition=record.partition,
+        source_offset=record.offset,
+        extra_headers=tuple((k, v) for k, v in record.headers if k in _REPLAY_HEADERS))
+
+
 class Ingestor:
     """Parses, validates, scores and feeds detectors, one batch at a time."""
 
@@ -85,13 +100,15 @@ class Ingestor:
         segment_fields: tuple[str, ...],
         registry: SegmentRegistry,
         counters: Counters,
-        max_message_bytes: int,
+        limits: Limits,
+        fmt: str = "auto",
         load_state: Callable[[str], bytes | None] = lambda segment: None,
     ) -> None:
         self.segment_fields = segment_fields
         self.registry = registry
         self.counters = counters
-        self.max_message_bytes = max_message_bytes
+        self.limits = limits
+        self.fmt = fmt
         self.load_state = load_state
 
     def process(self, records: Iterable[Record]) -> BatchOutcome:
@@ -99,15 +116,21 @@ class Ingestor:
         for record in records:
             self.counters.consumed += 1
             try:
-                trace = parse_trace(record.value, max_bytes=self.max_message_bytes)
+                result = parse_message(record.value, limits=self.limits, fmt=self.fmt)
             except TraceError as exc:
-                out.dead.append(DeadLetter(
-                    value=record.value, key=record.key, reason=exc.reason, detail=exc.detail,
-                    source_topic=record.topic, source_partition=record.partition,
-                    source_offset=record.offset,
-                ))
+                out.dead.append(dead_letter(record, exc.reason, exc.detail))
                 continue
-            self._accept(trace, record, out)
+            self.counters.skipped_spans += result.skipped
+            self.counters.truncated += result.truncated
+            for trace in result.traces:
+                self._accept(trace, record, out)
+            if result.rejected:
+                # Some LLM spans of a multi-span message were bad: the whole message goes
+                # to the DLQ; replaying it later re-stores its good traces harmlessly.
+                first = result.rejected[0]
+                out.dead.append(dead_letter(
+                    record, first.reason,
+                    f"{len(result.rejected)} LLM span(s) rejected; first: {first.detail}"))
         return out
 
     def _accept(self, trace: Trace, record: Record, out: BatchOutcome) -> None:

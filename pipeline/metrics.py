@@ -13,6 +13,8 @@ class Counters:
     stored: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)
     alarms: int = 0
+    skipped_spans: int = 0
+    truncated: int = 0
     restored_segments: int = 0
     batches: int = 0
     last_batch_size: int = 0
@@ -24,6 +26,8 @@ class Counters:
             "dead_lettered": dict(self.dead_lettered),
             "dead_lettered_total": sum(self.dead_lettered.values()),
             "alarms": self.alarms,
+            "skipped_spans": self.skipped_spans,
+            "truncated": self.truncated,
             "restored_segments": self.restored_segments,
             "batches": self.batches,
             "last_batch_size": self.last_batch_size,

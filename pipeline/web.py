@@ -46,6 +46,10 @@ def prometheus_text(counters: Counters, writer: ClickHouseWriter, lag: dict[int,
         metric("driftline_dead_lettered_total", "counter", "Messages sent to the dead-letter "
                "topic, by reason.", [({"reason": r}, n) for r, n in
                                      sorted(counters.dead_lettered.items())]),
+        metric("driftline_skipped_spans_total", "counter", "Spans of OTel/OpenInference "
+               "messages that are not LLM calls, ignored.", [({}, counters.skipped_spans)]),
+        metric("driftline_truncated_total", "counter", "Traces with a text field cut to "
+               "DRIFTLINE_MAX_TEXT_CHARS.", [({}, counters.truncated)]),
         metric("driftline_drift_alarms_total", "counter", "Detector alarms.",
                [({}, counters.alarms)]),
         metric("driftline_batches_total", "counter", "Ingest batches processed.",

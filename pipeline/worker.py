@@ -24,6 +24,13 @@ from sinks.clickhouse_writer import ClickHouseWriter
 log = logging.getLogger("driftline.worker")
 
 
+def _headers(headers: object) -> tuple[tuple[str, bytes], ...]:
+    if not headers:
+        return ()
+    items = headers.items() if isinstance(headers, dict) else headers
+    return tuple((str(k), bytes(v or b"")) for k, v in items)  # type: ignore[union-attr]
+
+
 def build_app(settings: Settings, writer: ClickHouseWriter) -> faust.App:
     app = faust.App(
         settings.app_id,
@@ -58,7 +65,8 @@ def build_app(settings: Settings, writer: ClickHouseWriter) -> faust.App:
         segment_fields=settings.segment_fields,
         registry=registry,
         counters=counters,
-        max_message_bytes=settings.max_message_bytes,
+        limits=settings.limits(),
+        fmt=settings.traces_format,
         load_state=lambda segment: state.get(segment.encode()),
     )
     segment_partition: dict[str, int] = {}
@@ -78,7 +86,8 @@ def build_app(settings: Settings, writer: ClickHouseWriter) -> faust.App:
         counters.started = True
         async for events in stream.noack_take(settings.batch_size, settings.batch_seconds):
             records = [Record(e.value, e.key, e.message.topic, e.message.partition,
-                              e.message.offset) for e in events]
+                              e.message.offset, _headers(e.message.headers))
+                       for e in events]
             outcome = ingestor.process(records)
             sends = [await dlq.send(key=d.key, value=d.value, headers=d.headers(), force=True)
                      for d in outcome.dead]

@@ -16,8 +16,9 @@ from pipeline.sql_client import worker_running
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process load exactly these settings."""
     env = dict(os.environ)
-    for name, value in settings.model_dump().items():
-        if isinstance(value, tuple):
+    # JSON mode: durations become ISO 8601 ("P1D"), which the child parses back.
+    for name, value in settings.model_dump(mode="json").items():
+        if isinstance(value, list):
             value = ",".join(value)
         env[f"DRIFTLINE_{name.upper()}"] = str(value)
     return env

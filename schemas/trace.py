@@ -21,7 +21,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
 #: Segment values stand in for a missing field, so a segment key is never ambiguous.
 MISSING = "-"
@@ -51,15 +61,38 @@ def _to_utc(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("timestamp must be RFC 3339 text or epoch milliseconds")
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+        try:
+            return datetime.fromtimestamp(value / 1000.0, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            # Outside what datetime can hold (or NaN): pydantic would let OverflowError and
+            # OSError escape, and the parser must only ever raise TraceError.
+            raise PydanticCustomError(
+                "timestamp_out_of_range", "epoch milliseconds {value} out of range",
+                {"value": value},
+            ) from None
     return value
 
 
 def _aware(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        # e.g. 9999-12-31T23:59:59-01:00 is past datetime.max once in UTC
+        raise PydanticCustomError(
+            "timestamp_out_of_range", "timestamp {value} out of range", {"value": str(value)},
+        ) from None
 
 
-Timestamp = Annotated[datetime, BeforeValidator(_to_utc)]
+Timestamp = Annotated[
+    datetime,
+    BeforeValidator(_to_utc),
+    AfterValidator(_aware),
+    # what producers may send, not pydantic's view of a datetime
+    WithJsonSchema({"anyOf": [
+        {"type": "string", "format": "date-time", "description": "RFC 3339"},
+        {"type": "number", "description": "epoch milliseconds"},
+    ]}),
+]
 Text = str | list[Message]
 
 
@@ -85,13 +118,31 @@ class Trace(BaseModel):
     output_tokens: int | None = Field(default=None, ge=0)
     cost_usd: float | None = Field(default=None, ge=0)
     feedback: float | None = Field(
-        default=None, description="user feedback in [-1, 1]: thumbs up 1, thumbs down -1"
+        default=None, ge=-1, le=1,
+        description="user feedback in [-1, 1]: thumbs up 1, thumbs down -1",
+        # the words are turned into numbers before validation
+        json_schema_extra={"anyOf": [
+            {"type": "number", "minimum": -1, "maximum": 1},
+            {"enum": ["up", "down", "thumbs_up", "thumbs_down"]},
+            {"type": "null"},
+        ]},
     )
     error: str | None = None
     metadata: dict[str, str] = Field(default_factory=dict)
 
-    def model_post_init(self, __context: Any) -> None:
-        object.__setattr__(self, "timestamp", _aware(self.timestamp))
+    # Set by the parser, not by producers: private attributes stay out of the JSON Schema.
+    _truncated_fields: tuple[str, ...] = PrivateAttr(default=())
+    _source_format: str = PrivateAttr(default="plain")
+
+    @property
+    def truncated_fields(self) -> tuple[str, ...]:
+        """Fields whose text was cut to ``Limits.max_text_chars`` (or label length)."""
+        return self._truncated_fields
+
+    @property
+    def source_format(self) -> str:
+        """The wire format the trace came in: plain, otel_genai, openinference, ..."""
+        return self._source_format
 
     @property
     def input_text(self) -> str:
@@ -123,8 +174,39 @@ def _normalise_feedback(data: dict[str, Any]) -> None:
         data["feedback"] = _FEEDBACK_WORDS[fb.lower()]
 
 
+def build_trace(data: dict[str, Any]) -> Trace:
+    """Validate one contract dict (plain JSON, or mapped from a span) into a :class:`Trace`.
+
+    ``data`` may be modified (feedback words become numbers).
+    """
+    _normalise_feedback(data)
+    try:
+        return Trace.model_validate(data)
+    except ValidationError as exc:
+        raise _trace_error(exc) from None
+
+
+def _trace_error(exc: ValidationError) -> TraceError:
+    errors = exc.errors(include_url=False)
+    types = {e["type"] for e in errors}
+    if types == {"missing"}:
+        reason = "missing_field"
+    elif "timestamp_out_of_range" in types:
+        reason = "timestamp_out_of_range"
+    else:
+        reason = "invalid_field"
+    detail = "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'trace'}: {e['msg']}" for e in errors[:5]
+    )
+    return TraceError(reason, detail)
+
+
 def parse_trace(raw: bytes, *, max_bytes: int = 1_000_000) -> Trace:
-    """Parse one Kafka message value into a :class:`Trace` or raise :class:`TraceError`."""
+    """Parse one plain-JSON message into a :class:`Trace` or raise :class:`TraceError`.
+
+    Kept for compatibility: no format detection, no text or timestamp limits. New code
+    calls :func:`schemas.parse.parse_message`.
+    """
     if len(raw) > max_bytes:
         raise TraceError("too_large", f"{len(raw)} bytes > limit {max_bytes}")
     try:
@@ -133,13 +215,4 @@ def parse_trace(raw: bytes, *, max_bytes: int = 1_000_000) -> Trace:
         raise TraceError("invalid_json", str(exc)) from None
     if not isinstance(data, dict):
         raise TraceError("not_an_object", f"top-level JSON is {type(data).__name__}")
-    _normalise_feedback(data)
-    try:
-        return Trace.model_validate(data)
-    except ValidationError as exc:
-        errors = exc.errors(include_url=False)
-        missing = all(e["type"] == "missing" for e in errors)
-        detail = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'trace'}: {e['msg']}" for e in errors[:5]
-        )
-        raise TraceError("missing_field" if missing else "invalid_field", detail) from None
+    return build_trace(data)

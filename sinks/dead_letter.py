@@ -16,9 +16,11 @@ class DeadLetter:
     source_topic: str
     source_partition: int
     source_offset: int
+    #: carried over from the source message (replay bookkeeping of ``driftline dlq replay``)
+    extra_headers: tuple[tuple[str, bytes], ...] = ()
 
     def headers(self) -> list[tuple[str, bytes]]:
-        return [
+        return [*self.extra_headers,
             (REASON_HEADER, self.reason.encode()),
             ("driftline.detail", self.detail.encode()[:2000]),
             ("driftline.source", f"{self.source_topic}/{self.source_partition}/"

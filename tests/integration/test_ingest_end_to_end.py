@@ -107,3 +107,24 @@ def test_metrics_expose_counters_and_lag_reaches_zero(run: tuple[Settings, list[
         return found if found and all(v == 0 for v in found.values()) else {}
 
     assert len(wait_for(lags, timeout=60, what="consumer lag 0 on every partition")) == 4
+
+
+def test_dlq_replay_sends_failures_back_once(run: tuple[Settings, list[Any]]) -> None:
+    """Replaying unfixed dead letters: each fails again and lands in the DLQ once more,
+    marked as a replay; a second replay leaves them there."""
+    from pipeline.dlq import replay, summarize
+
+    settings, _ = run
+    invalid = count_invalid(SCENARIO) + 1
+    before = stats(settings)["dead_lettered_total"]
+    first = replay(settings)
+    assert first.republished == invalid
+    wait_for(lambda: stats(settings)["dead_lettered_total"] == before + invalid, timeout=60,
+             what="replayed letters to fail again")
+    summary = summarize(settings)
+    assert summary["total"] == 2 * invalid
+    assert summary["replayed_copies"] == invalid
+    second = replay(settings)
+    assert second.republished == 0
+    assert second.skipped_replayed == invalid
+    assert scalar(settings, "SELECT count() FROM traces FINAL") == N

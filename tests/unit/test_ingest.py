@@ -6,6 +6,7 @@ from detectors.adwin import Adwin
 from detectors.registry import SegmentRegistry
 from pipeline.ingest import TRACE_COLUMNS, Ingestor, Record
 from pipeline.metrics import Counters
+from schemas.limits import Limits
 
 
 def record(value: bytes, offset: int, partition: int = 0) -> Record:
@@ -22,7 +23,8 @@ def make(load_state=lambda s: None) -> tuple[Ingestor, Counters]:  # type: ignor
     counters = Counters()
     ingestor = Ingestor(segment_fields=("app", "model"),
                         registry=SegmentRegistry({"refusal": Adwin}), counters=counters,
-                        max_message_bytes=10_000, load_state=load_state)
+                        limits=Limits(max_message_bytes=10_000, max_age=None),
+                        load_state=load_state)
     return ingestor, counters
 
 
