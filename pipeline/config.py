@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.limits import Limits
@@ -54,6 +54,18 @@ class Settings(BaseSettings):
     #: older timestamps are dead-lettered (timestamp_out_of_range); 0 disables
     max_age: timedelta = timedelta(days=30)
     adwin_delta: float = Field(default=0.002, gt=0, lt=1)
+    #: keep raw traces and scores this many days (0: forever; unset: leave the tables as
+    #: they are); applied at start-up
+    traces_ttl_days: int | None = Field(default=None, ge=0)
+    clickhouse_batch_rows: int = Field(default=20_000, ge=1)
+    clickhouse_flush_seconds: float = Field(default=0.5, gt=0)
+    clickhouse_max_buffered_rows: int = Field(default=200_000, ge=1000)
+    slack_webhook_url: SecretStr | None = None
+    alert_cooldown_minutes: float = Field(default=30, ge=0)
+    alert_recover_minutes: float = Field(default=30, gt=0)
+    alert_digest_seconds: float = Field(default=10, ge=0)
+    alert_digest_threshold: int = Field(default=5, ge=2)
+    alert_min_severity: Literal["info", "warning", "critical"] = "warning"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
 

@@ -16,6 +16,7 @@ from schemas.events import DriftEvent
 from schemas.limits import Limits
 from schemas.parse import parse_message
 from schemas.trace import Trace, TraceError
+from sinks.alerts_policy import classify
 from sinks.clickhouse_writer import TableBatch
 from sinks.dead_letter import DeadLetter
 
@@ -25,10 +26,11 @@ TRACE_COLUMNS = (
     "output_tokens", "cost_usd", "feedback", "error", "metadata", "kafka_partition",
     "kafka_offset",
 )
-SCORE_COLUMNS = ("trace_id", "ts", "segment", "name", "value", "sample_rate")
+SCORE_COLUMNS = ("trace_id", "ts", "segment", "model_version", "scorer", "name", "value",
+                 "sample_rate")
 DRIFT_COLUMNS = (
-    "event_id", "detected_at", "segment", "detector", "signal", "trace_id", "statistic",
-    "threshold", "mean_before", "mean_after", "window", "details",
+    "event_id", "detected_at", "segment", "detector", "signal", "severity", "trace_id",
+    "statistic", "threshold", "mean_before", "mean_after", "window", "details",
 )
 
 #: The signals fed to a detector; the others are stored for SQL only.
@@ -74,8 +76,8 @@ def trace_row(trace: Trace, segment: str, record: Record) -> list[object]:
 def drift_row(event: DriftEvent) -> list[object]:
     return [
         event.event_id, event.detected_at, event.segment, event.detector, event.signal,
-        event.trace_id, event.statistic, event.threshold, event.mean_before, event.mean_after,
-        event.window, event.details,
+        classify(event), event.trace_id, event.statistic, event.threshold, event.mean_before,
+        event.mean_after, event.window, event.details,
     ]
 
 
@@ -148,7 +150,8 @@ class Ingestor:
             "length_ratio": length_ratio(trace.input_text, output),
         }
         for name, value in signals.items():
-            out.scores.rows.append([trace.trace_id, trace.timestamp, segment, name, value, 1.0])
+            out.scores.rows.append([trace.trace_id, trace.timestamp, segment,
+                                    trace.model_version or "", "heuristics", name, value, 1.0])
         for name in DETECTED_SIGNALS:
             event = self.registry.update(
                 segment, name, signals[name], trace_id=trace.trace_id, ts=trace.timestamp

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import faust
@@ -11,6 +12,7 @@ from faust.web import Request, Response, View
 from pipeline.metrics import Counters
 from pipeline.prometheus import metric
 from sinks.clickhouse_writer import ClickHouseWriter
+from sinks.slack_alerter import SlackAlerter
 
 
 def _json(web: Any, body: Any, status: int = 200) -> Response:
@@ -64,6 +66,11 @@ def prometheus_text(counters: Counters, writer: ClickHouseWriter, lag: dict[int,
                [({}, s.inserts)]),
         metric("driftline_clickhouse_retries_total", "counter", "Failed inserts retried.",
                [({}, s.retries)]),
+        metric("driftline_clickhouse_buffered_rows", "gauge", "Rows submitted, not yet "
+               "stored (the writer's bounded buffer).", [({}, s.buffered_rows)]),
+        metric("driftline_clickhouse_backpressure_seconds_total", "counter", "Time the "
+               "consumer waited for room in the writer's buffer.",
+               [({}, s.backpressure_seconds)]),
         metric("driftline_consumer_lag", "gauge", "Messages not yet stored, by partition.",
                [({"partition": str(p)}, n) for p, n in sorted(lag.items())]),
     ])
@@ -71,7 +78,7 @@ def prometheus_text(counters: Counters, writer: ClickHouseWriter, lag: dict[int,
 
 def register_views(
     app: faust.App, writer: ClickHouseWriter, counters: Counters, *, sql_enabled: bool,
-    traces_topic: str,
+    traces_topic: str, alerter: SlackAlerter | None = None,
 ) -> None:
     @app.page("/health")
     class Health(View):
@@ -95,10 +102,10 @@ def register_views(
     @app.page("/stats")
     class Stats(View):
         async def get(self, request: Request) -> Response:
-            writer_stats = {"rows": writer.stats.rows, "inserts": writer.stats.inserts,
-                            "retries": writer.stats.retries,
-                            "last_error": writer.stats.last_error}
-            return _json(self, {**counters.as_dict(), "clickhouse": writer_stats})
+            body = {**counters.as_dict(), "clickhouse": asdict(writer.stats)}
+            if alerter is not None:
+                body["slack"] = asdict(alerter.stats)
+            return _json(self, body)
 
     if not sql_enabled:
         return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import timedelta
 from functools import partial
 
 import faust
@@ -17,9 +18,12 @@ from pipeline.metrics import Counters
 from pipeline.state_table import DetectorStateTable
 from pipeline.topics import check_broker, ensure_topics
 from pipeline.web import register_views
+from sinks.alerts_policy import AlertPolicy
+from sinks.alerts_store import ClickHouseAlertStore
 from sinks.clickhouse_client import connect, redact
 from sinks.clickhouse_schema import apply_migrations
 from sinks.clickhouse_writer import ClickHouseWriter
+from sinks.slack_alerter import SlackAlerter
 
 log = logging.getLogger("driftline.worker")
 
@@ -31,7 +35,8 @@ def _headers(headers: object) -> tuple[tuple[str, bytes], ...]:
     return tuple((str(k), bytes(v or b"")) for k, v in items)  # type: ignore[union-attr]
 
 
-def build_app(settings: Settings, writer: ClickHouseWriter) -> faust.App:
+def build_app(settings: Settings, writer: ClickHouseWriter,
+              alerter: SlackAlerter | None = None) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -103,6 +108,8 @@ def build_app(settings: Settings, writer: ClickHouseWriter) -> faust.App:
             counters.alarms += len(outcome.events)
             counters.batches += 1
             counters.last_batch_size = len(events)
+            if alerter is not None:
+                alerter.handle(outcome.events)  # queues; never waits on Slack
             for event in outcome.events:
                 log.warning("drift detected", extra={
                     "segment": event.segment, "signal": event.signal,
@@ -114,7 +121,7 @@ def build_app(settings: Settings, writer: ClickHouseWriter) -> faust.App:
                 await stream.ack(event)
 
     register_views(app, writer, counters, sql_enabled=settings.embedded_clickhouse,
-                   traces_topic=settings.traces_topic)
+                   traces_topic=settings.traces_topic, alerter=alerter)
     return app
 
 
@@ -125,15 +132,37 @@ def run_worker(settings: Settings) -> None:
     logging.config.dictConfig(logging_config(settings.log_level, settings.log_format))
     check_broker(settings)
     ensure_topics(settings)
-    writer = ClickHouseWriter(connect(settings.clickhouse_url))
-    applied = asyncio.run(writer.run(apply_migrations, writer.client))
+    writer = ClickHouseWriter(
+        connect(settings.clickhouse_url), batch_rows=settings.clickhouse_batch_rows,
+        flush_interval=settings.clickhouse_flush_seconds,
+        max_buffered_rows=settings.clickhouse_max_buffered_rows)
+    applied = asyncio.run(writer.run(apply_migrations, writer.client,
+                                     retention_days=settings.traces_ttl_days))
     log.info("clickhouse ready", extra={"url": redact(settings.clickhouse_url),
                                         "migrations_applied": applied})
-    app = build_app(settings, writer)
+    alerter = make_alerter(settings, writer)
+    app = build_app(settings, writer, alerter)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True,
                           logging_config=logging_config(settings.log_level,
                                                         settings.log_format))
     try:
         worker.execute_from_commandline()
     finally:
+        if alerter is not None:
+            alerter.close()
         writer.close()
+
+
+def make_alerter(settings: Settings, writer: ClickHouseWriter) -> SlackAlerter | None:
+    if settings.slack_webhook_url is None:
+        return None
+    policy = AlertPolicy(
+        cooldown=timedelta(minutes=settings.alert_cooldown_minutes),
+        recover_after=timedelta(minutes=settings.alert_recover_minutes),
+        digest_window=timedelta(seconds=settings.alert_digest_seconds),
+        digest_threshold=settings.alert_digest_threshold,
+        min_severity=settings.alert_min_severity)
+    alerter = SlackAlerter(settings.slack_webhook_url.get_secret_value(), policy=policy,
+                           store=ClickHouseAlertStore(writer.client, run=writer.run_sync))
+    alerter.start()
+    return alerter

@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from pipeline.config import Settings
 from pipeline.sql_client import worker_running
 
@@ -16,11 +18,19 @@ from pipeline.sql_client import worker_running
 def settings_env(settings: Settings) -> dict[str, str]:
     """The environment that makes a child process load exactly these settings."""
     env = dict(os.environ)
-    # JSON mode: durations become ISO 8601 ("P1D"), which the child parses back.
+    # JSON mode: durations become ISO 8601 ("P1D"), which the child parses back; it masks
+    # secrets, so those are taken from the settings themselves.
     for name, value in settings.model_dump(mode="json").items():
-        if isinstance(value, list):
+        key = f"DRIFTLINE_{name.upper()}"
+        raw = getattr(settings, name)
+        if raw is None:
+            env.pop(key, None)
+            continue
+        if isinstance(raw, SecretStr):
+            value = raw.get_secret_value()
+        elif isinstance(value, list):
             value = ",".join(value)
-        env[f"DRIFTLINE_{name.upper()}"] = str(value)
+        env[key] = str(value)
     return env
 
 

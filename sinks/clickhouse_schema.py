@@ -7,6 +7,7 @@ import logging
 from clickhouse_connect.driver.client import Client
 
 from schemas.clickhouse import migrations
+from sinks.clickhouse_retention import apply_retention
 
 log = logging.getLogger(__name__)
 
@@ -22,8 +23,11 @@ ORDER BY version
 """
 
 
-def apply_migrations(client: Client) -> list[int]:
+def apply_migrations(client: Client, *, retention_days: int | None = None) -> list[int]:
     """Bring the schema up to date; returns the versions applied now (empty when current).
+
+    ``retention_days`` (when not None) then sets the TTL of raw rows, see
+    :mod:`sinks.clickhouse_retention`; 0 keeps them forever.
 
     Every statement is idempotent (``IF NOT EXISTS``), so two workers starting together
     at worst both apply a version, which changes nothing.
@@ -41,4 +45,5 @@ def apply_migrations(client: Client) -> list[int]:
         log.info("schema migration applied", extra={"version": migration.version,
                                                     "migration": migration.name})
         applied.append(migration.version)
+    apply_retention(client, retention_days)
     return applied

@@ -1,0 +1,172 @@
+"""The writer's buffer on the real engine: batching, backpressure, outages, idempotence."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from clickhouse_connect.driver.client import Client
+
+from sinks.clickhouse_client import connect
+from sinks.clickhouse_schema import apply_migrations
+from sinks.clickhouse_writer import ClickHouseWriter, TableBatch
+
+COLUMNS = ("trace_id", "ts", "segment", "name", "value", "sample_rate")
+TS = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Client]:
+    # chdb allows one directory per process at a time: one for the whole module.
+    path: Path = tmp_path_factory.mktemp("chdb-writer")
+    c = connect(f"chdb://{path}")
+    apply_migrations(c)
+    yield c
+    c.close()
+
+
+class OutageClient:
+    """Inserts fail while ``down`` is set, as during a ClickHouse restart; records blocks."""
+
+    def __init__(self, inner: Client) -> None:
+        self.inner = inner
+        self.down = threading.Event()
+        self.blocks: list[int] = []
+        self.failed = 0
+
+    def insert(self, table: str, rows: list[Any], **kwargs: Any) -> Any:
+        if self.down.is_set():
+            self.failed += 1
+            raise ConnectionError("connection refused")
+        self.blocks.append(len(rows))
+        return self.inner.insert(table, rows, **kwargs)
+
+    def query(self, *args: Any, **kwargs: Any) -> Any:
+        return self.inner.query(*args, **kwargs)
+
+    def close(self) -> None:
+        """The module's client stays open for the other tests."""
+
+
+def batch(prefix: str, start: int, n: int) -> TableBatch:
+    return TableBatch("scores", COLUMNS,
+                      [[f"{prefix}-{i}", TS, "s", "refusal", 0.0, 1.0]
+                       for i in range(start, start + n)])
+
+
+def count(client: Client, prefix: str, final: bool = True) -> int:
+    sql = (f"SELECT count() FROM scores {'FINAL' if final else ''} "
+           f"WHERE trace_id LIKE '{prefix}-%'")
+    return int(client.query(sql).result_rows[0][0])
+
+
+async def until(probe: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
+    """Wait on a condition with a deadline (yielding to the loop), never a blind sleep."""
+    deadline = time.monotonic() + timeout
+    while not probe():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.005)
+
+
+def run(coro: Awaitable[None]) -> None:
+    asyncio.run(coro)  # type: ignore[arg-type]
+
+
+def test_outage_loses_nothing_and_pauses_the_producer(client: Client) -> None:
+    flaky = OutageClient(client)
+    writer = ClickHouseWriter(flaky, max_backoff=0.02, batch_rows=500,  # type: ignore[arg-type]
+                              flush_interval=0.01, max_buffered_rows=1000)
+    produced: list[int] = []
+
+    async def producer() -> None:
+        # The Faust agent's shape: submit a batch, then ack only once it is stored.
+        pending = []
+        for k in range(20):
+            pending.append(await writer.submit([batch("outage", k * 200, 200)]))
+            produced.append(k)
+        for ticket in pending:
+            await ticket
+
+    async def scenario() -> None:
+        flaky.down.set()
+        task = asyncio.create_task(producer())
+        await until(lambda: writer.stats.backpressure_waits > 0 and flaky.failed >= 3,
+                    "the producer to be paused by a full buffer during the outage")
+        # Paused, not growing: at most the bound is held, and the producer stopped early.
+        assert writer.stats.buffered_rows <= 1000
+        assert len(produced) <= 5
+        assert not task.done()
+        flaky.down.clear()  # ClickHouse is back
+        await asyncio.wait_for(task, 20)
+
+    run(scenario())
+    assert writer.stats.peak_buffered_rows <= 1000
+    assert writer.stats.retries >= 3
+    assert writer.stats.buffered_rows == 0
+    assert count(client, "outage") == 4000
+    assert count(client, "outage", final=False) == 4000  # no retried block stored twice
+
+
+def test_batches_by_size_and_by_time(client: Client) -> None:
+    recorder = OutageClient(client)
+    writer = ClickHouseWriter(recorder, batch_rows=1000,  # type: ignore[arg-type]
+                              flush_interval=0.05, max_buffered_rows=100_000)
+
+    async def scenario() -> None:
+        # Many small submits coalesce into blocks of batch_rows...
+        tickets = [await writer.submit([batch("size", k * 100, 100)]) for k in range(25)]
+        await until(lambda: sum(recorder.blocks) >= 2000, "two full blocks by size")
+        assert recorder.blocks[:2] == [1000, 1000]
+        # ...and the remainder goes out once the oldest row waited flush_interval.
+        for ticket in tickets:
+            await ticket
+        assert recorder.blocks == [1000, 1000, 500]
+
+    run(scenario())
+    assert count(client, "size") == 2500
+
+
+def test_write_is_stored_on_return_and_oversized_batches_pass(client: Client) -> None:
+    writer = ClickHouseWriter(client, batch_rows=300, max_buffered_rows=100)
+    run(writer.write([batch("big", 0, 1000), TableBatch("scores", COLUMNS, [])]))
+    assert count(client, "big") == 1000  # larger than the bound: alone, split into blocks
+    assert writer.stats.inserts == 4
+
+
+def test_retried_block_that_had_landed_is_not_stored_twice(client: Client) -> None:
+    class LostAnswer(OutageClient):
+        """The first insert lands but its answer is lost: the writer must retry it."""
+
+        def insert(self, table: str, rows: list[Any], **kwargs: Any) -> Any:
+            result = self.inner.insert(table, rows, **kwargs)
+            if not self.failed:
+                self.failed += 1
+                raise TimeoutError("read timed out")
+            return result
+
+    writer = ClickHouseWriter(LostAnswer(client), max_backoff=0.01)  # type: ignore[arg-type]
+    run(writer.write([batch("lost", 0, 300)]))
+    assert writer.stats.retries == 1
+    # Even before merges (no FINAL): the token dropped the second copy.
+    assert count(client, "lost", final=False) == 300
+
+
+def test_flush_and_close_store_what_is_buffered(client: Client) -> None:
+    writer = ClickHouseWriter(OutageClient(client), flush_interval=3600)  # type: ignore[arg-type]
+
+    async def scenario() -> None:
+        await writer.submit([batch("flush", 0, 10)])
+        await writer.flush()
+        assert count(client, "flush") == 10
+        await writer.submit([batch("close", 0, 10)])
+
+    run(scenario())
+    writer.close()  # the loop is gone; close still tries once to store the rest
+    assert count(client, "close") == 10
