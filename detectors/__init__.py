@@ -2,6 +2,8 @@
 
 from detectors.adwin import Adwin
 from detectors.base import DriftDetector
+from detectors.embedding import EmbeddingDrift
+from detectors.rate import BernoulliCusum
 from detectors.registry import SegmentRegistry
 
-__all__ = ["Adwin", "DriftDetector", "SegmentRegistry"]
+__all__ = ["Adwin", "BernoulliCusum", "DriftDetector", "EmbeddingDrift", "SegmentRegistry"]

@@ -6,8 +6,6 @@ import math
 import pickle
 from typing import Self
 
-from river.drift import ADWIN
-
 
 class Adwin:
     """ADaptive WINdowing (Bifet and Gavaldà, 2007) on values in [0, 1].
@@ -47,6 +45,10 @@ class Adwin:
     def __init__(self, delta: float = 0.002, clock: int = 32) -> None:
         if not 0 < delta < 1:
             raise ValueError(f"delta must be in (0, 1), got {delta}")
+        # river.drift pulls in its datasets (and scikit-learn): ~2 s that a CLI call
+        # which never builds a detector should not pay.
+        from river.drift import ADWIN
+
         self.delta = delta
         self._adwin = ADWIN(delta=delta, clock=clock)
         self.mean_before = math.nan

@@ -30,3 +30,25 @@ class DriftDetector(Protocol):
 
     @classmethod
     def from_state(cls, blob: bytes) -> Self: ...
+
+
+@runtime_checkable
+class EpisodicDetector(DriftDetector, Protocol):
+    """A calibrated detector with an alarm lifecycle (``BernoulliCusum``, ``EmbeddingDrift``).
+
+    One alarm per episode: after an alarm ``armed`` is false until ``acknowledge()`` or a
+    new reference; ``reference_version`` and ``details`` travel with the alarm.
+    """
+
+    reference_version: str
+
+    @property
+    def armed(self) -> bool: ...
+
+    @property
+    def window(self) -> int: ...
+
+    @property
+    def details(self) -> dict[str, str]: ...
+
+    def acknowledge(self) -> None: ...

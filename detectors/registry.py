@@ -6,6 +6,8 @@ import pickle
 from collections.abc import Callable
 from datetime import datetime
 
+import numpy as np
+
 from detectors.base import DriftDetector
 from schemas.events import DriftEvent
 
@@ -26,6 +28,19 @@ class SegmentRegistry:
     >>> clone.restore("bot|m", registry.snapshot("bot|m"))
     >>> clone.segments()
     ['bot|m']
+
+    Calibrated detectors raise one alarm per episode and re-arm on acknowledgement:
+
+    >>> from functools import partial
+    >>> from detectors.rate import BernoulliCusum
+    >>> flags = SegmentRegistry({"flag": partial(BernoulliCusum, 0.02, ert=5000)})
+    >>> events = [e for i in range(2000)
+    ...           if (e := flags.update("bot|m", "flag", float(i % 3 == 0), trace_id=f"t{i}",
+    ...                                 ts=now))]
+    >>> len(events), events[0].details["reference_version"] != ""
+    (1, True)
+    >>> flags.acknowledge("bot|m")
+    ['flag']
     """
 
     def __init__(self, factories: dict[str, Callable[[], DriftDetector]]) -> None:
@@ -45,15 +60,17 @@ class SegmentRegistry:
         return found
 
     def update(
-        self, segment: str, signal: str, value: float, *, trace_id: str, ts: datetime
+        self, segment: str, signal: str, value: float | np.ndarray, *, trace_id: str,
+        ts: datetime,
     ) -> DriftEvent | None:
         detectors = self._for(segment)
         detector = detectors.get(signal)
         if detector is None:
             detector = detectors[signal] = self._factories[signal]()
-        detector.update(value)
+        detector.update(value)  # type: ignore[arg-type]  # embeddings take a vector
         if not detector.drift_detected:
             return None
+        details = dict(getattr(detector, "details", {}))
         return DriftEvent(
             detected_at=ts,
             segment=segment,
@@ -64,8 +81,26 @@ class SegmentRegistry:
             threshold=detector.threshold,
             mean_before=getattr(detector, "mean_before", float("nan")),
             mean_after=getattr(detector, "mean_after", float("nan")),
-            window=getattr(detector, "cut_width", 0),
+            window=int(getattr(detector, "window", getattr(detector, "cut_width", 0))),
+            details=details,
         )
+
+    def detector(self, segment: str, signal: str) -> DriftDetector | None:
+        """The live detector of (segment, signal), or None if it has seen nothing yet."""
+        return self._detectors.get(segment, {}).get(signal)
+
+    def acknowledge(self, segment: str, signal: str | None = None) -> list[str]:
+        """Close the open alarm episode(s) of a segment (``driftline drift ack``).
+
+        Returns the signals whose detector was re-armed. Detectors without an alarm
+        lifecycle (ADWIN forgets its old window by itself after an alarm) are skipped.
+        """
+        done = []
+        for name, det in self._detectors.get(segment, {}).items():
+            if (signal is None or name == signal) and hasattr(det, "acknowledge"):
+                det.acknowledge()
+                done.append(name)
+        return sorted(done)
 
     def snapshot(self, segment: str) -> bytes:
         return pickle.dumps(

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from pipeline.bench_detect import bench_app
 from pipeline.config import ConfigError, Settings, load_settings
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
@@ -21,6 +22,7 @@ kafka_app = typer.Typer(no_args_is_help=True, help="The local Apache Kafka broke
 app.add_typer(kafka_app, name="kafka")
 dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter topic.")
 app.add_typer(dlq_app, name="dlq")
+app.add_typer(bench_app, name="bench")
 # Tables are the output: a pipe or CI log gets a readable width, not 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from detectors.registry import SegmentRegistry
 from pipeline.metrics import Counters
-from pipeline.signals import length_ratio, refusal
+from pipeline.scorers.heuristics import HeuristicScorer
 from schemas.events import DriftEvent
 from schemas.limits import Limits
 from schemas.parse import parse_message
@@ -27,7 +27,7 @@ TRACE_COLUMNS = (
     "kafka_offset",
 )
 SCORE_COLUMNS = ("trace_id", "ts", "segment", "model_version", "scorer", "name", "value",
-                 "sample_rate")
+                 "label", "sample_rate")
 DRIFT_COLUMNS = (
     "event_id", "detected_at", "segment", "detector", "signal", "severity", "trace_id",
     "statistic", "threshold", "mean_before", "mean_after", "window", "details",
@@ -105,7 +105,9 @@ class Ingestor:
         limits: Limits,
         fmt: str = "auto",
         load_state: Callable[[str], bytes | None] = lambda segment: None,
+        heuristics: HeuristicScorer | None = None,
     ) -> None:
+        self.heuristics = heuristics or HeuristicScorer()
         self.segment_fields = segment_fields
         self.registry = registry
         self.counters = counters
@@ -144,17 +146,16 @@ class Ingestor:
                 self.counters.restored_segments += 1
         out.segments[segment] = record.partition
         out.traces.rows.append(trace_row(trace, segment, record))
-        output = trace.output_text
-        signals = {
-            "refusal": refusal(output),
-            "length_ratio": length_ratio(trace.input_text, output),
-        }
-        for name, value in signals.items():
-            out.scores.rows.append([trace.trace_id, trace.timestamp, segment,
-                                    trace.model_version or "", "heuristics", name, value, 1.0])
+        # Heuristics run on every trace, so their sampling rate is 1.
+        values = {}
+        model_version = trace.model_version or ""
+        for name, value, label in self.heuristics.score_trace(trace):
+            values[name] = value
+            out.scores.rows.append([trace.trace_id, trace.timestamp, segment, model_version,
+                                    "heuristics", name, value, label, 1.0])
         for name in DETECTED_SIGNALS:
             event = self.registry.update(
-                segment, name, signals[name], trace_id=trace.trace_id, ts=trace.timestamp
+                segment, name, values[name], trace_id=trace.trace_id, ts=trace.timestamp
             )
             if event is not None:
                 out.events.append(event)

@@ -1,0 +1,170 @@
+"""The judge through the real openai SDK against the local simulator on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Iterator
+
+import pytest
+
+from pipeline.scorers.judge import Judge, JudgeItem, JudgeStats, load_rubric
+from pipeline.scorers.sampler import Budget
+from pipeline.simulator import SimulatorConfig, SimulatorThread
+
+
+@pytest.fixture
+def sim() -> Iterator[SimulatorThread]:
+    with SimulatorThread(SimulatorConfig(hang_seconds=30.0, retry_after_ms=10)) as s:
+        yield s
+
+
+def _judge(sim: SimulatorThread, **kw: object) -> Judge:
+    opts: dict[str, object] = {"timeout_s": 2.0, "max_retries": 2, "concurrency": 4}
+    opts.update(kw)
+    return Judge(load_rubric("helpfulness"), model="gpt-4o-mini", base_url=sim.base_url,
+                 api_key="test-key", **opts)  # type: ignore[arg-type]
+
+
+def test_structured_output_parsed_with_usage_and_cost(sim: SimulatorThread) -> None:
+    judge = _judge(sim)
+    good, bad = asyncio.run(judge.score_many([
+        JudgeItem("t1", "Where is my card?", "It ships in 2 days; track it under Cards."),
+        JudgeItem("t2", "Where is my card?", "I'm sorry, but I can't help with that."),
+    ]))
+    assert good.ok and good.score in (4.0, 5.0) and good.label == "good" and good.reason
+    assert bad.ok and bad.score == 1.0 and bad.label == "bad"
+    assert good.rubric_version == "helpfulness-v1"
+    assert good.input_tokens > 0 and good.output_tokens > 0
+    assert good.cost_usd == pytest.approx(
+        (good.input_tokens * 0.15 + good.output_tokens * 0.60) / 1e6)
+    row = good.row(sample_rate=0.05)
+    assert (row.scorer, row.name, row.rubric_version, row.sample_rate) == (
+        "judge", "helpfulness", "helpfulness-v1", 0.05)
+    assert sim.stats.requests["chat"] == 2
+
+
+def test_429_then_success_is_retried(sim: SimulatorThread) -> None:
+    result = asyncio.run(_judge(sim).score("t1", "Q?", "Fine answer [[sim:429-once:k1]]"))
+    assert result.ok, result
+    assert sim.stats.outcomes["429"] == 1
+    assert sim.stats.requests["chat"] == 2
+
+
+def test_failures_are_recorded_while_other_calls_go_on(sim: SimulatorThread) -> None:
+    judge = _judge(sim, timeout_s=0.3, max_retries=1)
+    items = [JudgeItem(f"ok{i}", f"Question {i}?", f"Answer number {i}.") for i in range(12)]
+    items[3] = JudgeItem("e500", "Q?", "boom [[sim:500]]")
+    items[6] = JudgeItem("hang", "Q?", "slow [[sim:timeout]]")
+    items[9] = JudgeItem("bad", "Q?", "garbled [[sim:malformed]]")
+    results = asyncio.run(judge.score_many(items))
+    by_id = {r.trace_id: r for r in results}
+    assert by_id["e500"].error == "http_500"
+    assert by_id["hang"].error == "timeout"
+    assert by_id["bad"].error == "malformed_json"
+    assert math.isnan(by_id["bad"].row(1.0).value) and by_id["bad"].row(1.0).error
+    assert all(r.ok for r in results if r.trace_id.startswith("ok")), results
+    # 9 good + malformed once + 500 and timeout twice each (one retry)
+    assert sim.stats.requests["chat"] == 9 + 1 + 2 + 2
+    stats = JudgeStats()
+    for r in results:
+        stats.add(r)
+    assert stats.ok == 9 and stats.errors == {"http_500": 1, "timeout": 1,
+                                              "malformed_json": 1}
+
+
+def test_cache_by_rubric_version_and_content(sim: SimulatorThread) -> None:
+    judge = _judge(sim)
+
+    async def twice() -> tuple[object, object]:
+        first = await judge.score("a", "Q?", "Same answer.")
+        second = await judge.score("b", "Q?", "Same answer.")
+        return first, second
+
+    first, second = asyncio.run(twice())
+    assert second.cached and second.score == first.score and second.trace_id == "b"  # type: ignore[attr-defined]
+    assert sim.stats.requests["chat"] == 1
+    # A second event loop (a batch job after a Faust agent) reuses the cache and works.
+    third = asyncio.run(judge.score("c", "Q?", "Same answer."))
+    assert third.cached and sim.stats.requests["chat"] == 1
+
+
+def test_budget_is_never_exceeded_under_a_burst(sim: SimulatorThread) -> None:
+    budget = Budget(calls_per_minute=5, dollars_per_day=10.0)
+    judge = _judge(sim, budget=budget, concurrency=16)
+    items = [JudgeItem(f"t{i}", "Q?", f"Distinct answer {i}.") for i in range(60)]
+    results = asyncio.run(judge.score_many(items))
+    assert sum(r.ok for r in results) == 5
+    assert sum(r.error == "budget_exhausted" for r in results) == 55
+    assert sim.stats.requests["chat"] == 5
+
+    tight = Budget(calls_per_minute=1000, dollars_per_day=0.0005)
+    judge2 = _judge(sim, budget=tight, concurrency=16)
+    before = sim.stats.requests["chat"]
+    asyncio.run(judge2.score_many(
+        [JudgeItem(f"u{i}", "Q?", f"Other answer {i}.") for i in range(200)]))
+    assert tight.spent_today <= 0.0005
+    assert 0 < sim.stats.requests["chat"] - before < 200
+
+
+def test_online_scorer_judges_the_sample_and_survives_failures(sim: SimulatorThread) -> None:
+    from pipeline.scorers.embedders import OpenAIEmbedder
+    from pipeline.scorers.online import OnlineScorer
+    from pipeline.scorers.sampler import Sampler
+    from schemas.trace import parse_trace
+
+    def trace(i: int, output: str, **extra: object) -> object:
+        body = {"trace_id": f"t{i}", "timestamp": 0, "input": "Where is my card?",
+                "output": output, **extra}
+        import orjson
+
+        return parse_trace(orjson.dumps(body))
+
+    batch = [(trace(i, f"It ships in {i} days."), "bot|gpt") for i in range(40)]
+    batch.append((trace(99, "I'm sorry, but I can't help with that."), "bot|gpt"))
+    batch.append((trace(98, "Fine [[sim:500]]", feedback="down"), "bot|llama"))
+    sampler = Sampler(default_rate=0.1, salt="x")
+    expected = {t.trace_id for t, s in batch  # type: ignore[attr-defined]
+                if sampler.decide(t.trace_id, s).sampled}  # type: ignore[attr-defined]
+    expected |= {"t99", "t98"}
+    scorer = OnlineScorer(
+        sampler=sampler, judge=_judge(sim, max_retries=0),
+        embedder=OpenAIEmbedder("sim-embed", base_url=sim.base_url, max_retries=0))
+    scored = asyncio.run(scorer.score(batch))  # type: ignore[arg-type]
+    assert {r.trace_id for r in scored.judged} == expected
+    judge_rows = {r.trace_id: r for r in scored.rows if r.scorer == "judge"}
+    assert judge_rows["t99"].value == 1.0 and judge_rows["t99"].sample_rate == 1.0
+    assert judge_rows["t98"].error == "http_500"
+    assert scored.embed_error.startswith("InternalServerError")  # one bad text, one batch
+    assert sum(r.name == "refusal" for r in scored.rows) == 42
+
+
+def test_dollar_budget_needs_a_priced_model() -> None:
+    with pytest.raises(ValueError, match="no price"):
+        Judge(load_rubric("helpfulness"), model="my-local-judge",
+              budget=Budget(calls_per_minute=1, dollars_per_day=1.0))
+
+
+def test_simulator_schedules_a_quality_drop_for_one_model() -> None:
+    import openai
+
+    from pipeline.scorers.heuristics import refusal
+
+    config = SimulatorConfig(drop_model="llama", drop_after=10, drop_rate=1.0,
+                             base_refusal_rate=0.0)
+    with SimulatorThread(config) as sim:
+
+        async def answers(model: str) -> list[str]:
+            client = openai.AsyncOpenAI(base_url=sim.base_url, api_key="k")
+            out = []
+            for i in range(20):  # sequential: the drop is scheduled by request count
+                r = await client.chat.completions.create(
+                    model=model, messages=[{"role": "user", "content": f"question {i}"}])
+                out.append(r.choices[0].message.content or "")
+            await client.close()
+            return out
+
+        llama, gpt = asyncio.run(answers("llama")), asyncio.run(answers("gpt"))
+        assert [refusal(a) for a in llama] == [0.0] * 10 + [1.0] * 10
+        assert not any(refusal(a) for a in gpt)
+        assert sim.stats.chat_by_model == {"llama": 20, "gpt": 20}
