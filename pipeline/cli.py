@@ -15,6 +15,7 @@ from rich.table import Table
 
 from pipeline.bench_detect import bench_app
 from pipeline.config import ConfigError, Settings, load_settings
+from pipeline.golden.cli import golden_app
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="driftline: drift detection for LLM applications in production.")
@@ -23,6 +24,7 @@ app.add_typer(kafka_app, name="kafka")
 dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter topic.")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(bench_app, name="bench")
+app.add_typer(golden_app, name="golden")
 # Tables are the output: a pipe or CI log gets a readable width, not 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 120)
 err = Console(stderr=True)

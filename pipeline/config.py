@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     alert_digest_seconds: float = Field(default=10, ge=0)
     alert_digest_threshold: int = Field(default=5, ge=2)
     alert_min_severity: Literal["info", "warning", "critical"] = "warning"
+    #: the model under test (golden runs): any OpenAI-compatible endpoint
+    model_base_url: str | None = None
+    model_name: str = "gpt-4o-mini"
+    model_api_key: SecretStr | None = None
+    system_prompt: str | None = None
+    #: the LLM judge (one rubric for live and golden scores)
+    judge_base_url: str | None = None
+    judge_model: str = "gpt-4o-mini"
+    judge_api_key: SecretStr | None = None
+    judge_rubric: str = "helpfulness"
+    judge_concurrency: int = Field(default=8, ge=1, le=512)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from pipeline.config import Settings
 from sinks.clickhouse_client import connect
+from sinks.clickhouse_schema import apply_migrations
 
 Rows = tuple[list[str], list[list[Any]]]
 
@@ -38,13 +39,17 @@ def worker_running(settings: Settings, timeout: float = 2.0) -> bool:
         return False
 
 
-def run_query(settings: Settings, query: str) -> Rows:
+def run_query(settings: Settings, query: str, *, migrate: bool = False) -> Rows:
     """Query ClickHouse. An embedded directory that a running worker owns is reached
-    through the worker's web port, since only one process may open it."""
+    through the worker's web port, since only one process may open it (and the worker
+    has applied the schema). ``migrate`` brings a store no worker has opened yet up to
+    the current schema first, for commands that write."""
     if settings.embedded_clickhouse and worker_running(settings):
         return worker_query(settings, query)
     client = connect(settings.clickhouse_url)
     try:
+        if migrate:
+            apply_migrations(client)
         result = client.query(query)
     except Exception as exc:
         raise SqlError(f"{type(exc).__name__}: {exc}") from None
