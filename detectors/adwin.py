@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import math
-import pickle
-from typing import Self
+
+from detectors.snapshot import PickleSnapshot
 
 
-class Adwin:
+class Adwin(PickleSnapshot):
     """ADaptive WINdowing (Bifet and Gavaldà, 2007) on values in [0, 1].
 
     river's ``ADWIN`` keeps the window; this wrapper adds what an alarm must carry:
@@ -99,13 +99,3 @@ class Adwin:
     def estimation(self) -> float:
         return float(self._adwin.estimation)
 
-    def state(self) -> bytes:
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-
-    @classmethod
-    def from_state(cls, blob: bytes) -> Self:
-        # Snapshots come only from driftline's own changelog topic, never from producers.
-        obj = pickle.loads(blob)
-        if not isinstance(obj, cls):
-            raise TypeError(f"snapshot holds {type(obj).__name__}, not {cls.__name__}")
-        return obj

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import math
-import pickle
-from typing import Self
 
 import numpy as np
 
 from detectors.calibration import calibrated_chain
 from detectors.lifecycle import Episodes, version_of
+from detectors.snapshot import PickleSnapshot
 
 
 def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
@@ -69,7 +68,7 @@ def _kmeans(z: np.ndarray, k: int, rng: np.random.Generator, iters: int = 25) ->
     return c
 
 
-class EmbeddingDrift(Episodes):
+class EmbeddingDrift(Episodes, PickleSnapshot):
     """Multivariate input drift against a reference set of embeddings, calibrated to an ERT.
 
     Fit (once per reference, ~0.1 s for 1,000 x 384): the reference's mean and top
@@ -315,14 +314,3 @@ class EmbeddingDrift(Episodes):
         return {"reference_version": self.reference_version, "ert": f"{self.ert:g}",
                 "channel": self.channel or self._name(self._worst())}
 
-    # -- checkpointing ---------------------------------------------------------------
-    def state(self) -> bytes:
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-
-    @classmethod
-    def from_state(cls, blob: bytes) -> Self:
-        # Snapshots come only from driftline's own changelog topic, never from producers.
-        obj = pickle.loads(blob)
-        if not isinstance(obj, cls):
-            raise TypeError(f"snapshot holds {type(obj).__name__}, not {cls.__name__}")
-        return obj

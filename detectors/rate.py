@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-import pickle
-from typing import Literal, Self
+from typing import Literal
 
 from detectors.calibration import calibrated_chain
 from detectors.lifecycle import Episodes, version_of
+from detectors.snapshot import PickleSnapshot
 
 
-class BernoulliCusum(Episodes):
+class BernoulliCusum(Episodes, PickleSnapshot):
     """Page's CUSUM for a rise of a 0/1 rate, with its threshold set from a target ERT.
 
     The reference rate ``p0`` is given or estimated from the first ``warmup`` updates
@@ -163,14 +163,3 @@ class BernoulliCusum(Episodes):
         return {"reference_version": self.reference_version, "ert": f"{self.ert:g}",
                 "p1": f"{self.p1:.4g}", "direction": self.direction}
 
-    # -- checkpointing ---------------------------------------------------------------
-    def state(self) -> bytes:
-        return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)
-
-    @classmethod
-    def from_state(cls, blob: bytes) -> Self:
-        # Snapshots come only from driftline's own changelog topic, never from producers.
-        obj = pickle.loads(blob)
-        if not isinstance(obj, cls):
-            raise TypeError(f"snapshot holds {type(obj).__name__}, not {cls.__name__}")
-        return obj

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -32,6 +30,7 @@ from pipeline.ingest import TRACE_COLUMNS
 from sinks.clickhouse_client import connect
 from sinks.clickhouse_schema import apply_migrations
 from sinks.clickhouse_writer import ClickHouseWriter, TableBatch
+from tests.benchmarks.machine import describe
 
 BATCH_SIZES = (100, 1_000, 5_000, 20_000, 100_000)
 
@@ -112,16 +111,7 @@ MV_VS_BASE = {
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.release()}, "
-            f"Python {platform.python_version()}")
+    return f"{describe()}"
 
 
 def timed(client: Client, sql: str, runs: int = 3) -> float:

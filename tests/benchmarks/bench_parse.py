@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -25,22 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from schemas.limits import Limits
 from schemas.parse import parse_message
+from tests.benchmarks.machine import describe
 from tests.unit.test_formats_payloads import NOW, payloads
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        model = platform.processor() or model
-    load = os.getloadavg() if hasattr(os, "getloadavg") else ()
-    return (f"{model}; {os.cpu_count()} cores; Python {platform.python_version()} "
-            f"({platform.python_implementation()}); orjson {orjson.__version__}; "
-            f"load average {', '.join(f'{x:.2f}' for x in load)}")
+    return f"{describe()}; orjson {orjson.__version__}"
 
 
 def rate(fn: Callable[[], object], seconds: float, repeat: int) -> float:
