@@ -24,8 +24,10 @@ TRACE_COLUMNS = (
     "trace_id", "ts", "segment", "app", "route", "model", "model_version", "prompt_version",
     "tenant", "user_id", "session_id", "input", "output", "latency_ms", "input_tokens",
     "output_tokens", "cost_usd", "feedback", "error", "metadata", "kafka_partition",
-    "kafka_offset",
+    "kafka_offset", "source_format", "truncated_fields",
 )
+DEAD_COLUMNS = ("reason", "detail", "source_topic", "source_partition", "source_offset",
+                "size_bytes", "sample")
 SCORE_COLUMNS = ("trace_id", "ts", "segment", "model_version", "scorer", "name", "value",
                  "label", "sample_rate")
 DRIFT_COLUMNS = (
@@ -52,6 +54,8 @@ class BatchOutcome:
     traces: TableBatch = field(default_factory=lambda: TableBatch("traces", TRACE_COLUMNS))
     scores: TableBatch = field(default_factory=lambda: TableBatch("scores", SCORE_COLUMNS))
     drift: TableBatch = field(default_factory=lambda: TableBatch("drift_events", DRIFT_COLUMNS))
+    dead_rows: TableBatch = field(default_factory=lambda: TableBatch("dead_letters",
+                                                                     DEAD_COLUMNS))
     dead: list[DeadLetter] = field(default_factory=list)
     events: list[DriftEvent] = field(default_factory=list)
     #: segment -> Kafka partition it arrived on, for the detector state snapshot
@@ -59,7 +63,10 @@ class BatchOutcome:
 
     @property
     def tables(self) -> list[TableBatch]:
-        return [self.traces, self.scores, self.drift]
+        self.dead_rows.rows = [
+            [d.reason, d.detail[:2000], d.source_topic, d.source_partition, d.source_offset,
+             len(d.value), d.value[:1024].decode("utf-8", "replace")] for d in self.dead]
+        return [self.traces, self.scores, self.drift, self.dead_rows]
 
 
 def trace_row(trace: Trace, segment: str, record: Record) -> list[object]:
@@ -69,7 +76,7 @@ def trace_row(trace: Trace, segment: str, record: Record) -> list[object]:
         trace.tenant or "", trace.user_id or "", trace.session_id or "", trace.input_text,
         trace.output_text, trace.latency_ms, trace.input_tokens, trace.output_tokens,
         trace.cost_usd, trace.feedback, trace.error or "", trace.metadata, record.partition,
-        record.offset,
+        record.offset, trace.source_format, list(trace.truncated_fields),
     ]
 
 

@@ -128,7 +128,8 @@ def trace_rows(n: int, prefix: str) -> list[list[object]]:
     return [[f"{prefix}-{i}", now - timedelta(seconds=i % 86400), f"app-{i % 6}|model-{i % 4}",
              f"app-{i % 6}", "", f"model-{i % 4}", "2026-11", "p1", "t", "u", "s",
              f"How do I reset my card? {i}", f"You can reset it in the app. {i}",
-             float(100 + i % 3000), 10 + i % 500, 10 + i % 900, 0.0001, None, "", {}, 0, i]
+             float(100 + i % 3000), 10 + i % 500, 10 + i % 900, 0.0001, None, "", {}, 0, i,
+             "plain", []]
             for i in range(n)]
 
 

@@ -109,6 +109,15 @@ def test_metrics_expose_counters_and_lag_reaches_zero(run: tuple[Settings, list[
     assert len(wait_for(lags, timeout=60, what="consumer lag 0 on every partition")) == 4
 
 
+def test_dead_letters_are_queryable_by_reason(run: tuple[Settings, list[Any]]) -> None:
+    settings, _ = run
+    _, rows = worker_query(settings, "SELECT reason, count() FROM dead_letters FINAL "
+                                     "WHERE source_topic = '" + settings.traces_topic + "' "
+                                     "GROUP BY reason ORDER BY reason")
+    assert dict(rows) == {"invalid_field": 10, "invalid_json": 20, "missing_field": 10,
+                          "not_an_object": 10, "too_large": 1}
+
+
 def test_dlq_replay_sends_failures_back_once(run: tuple[Settings, list[Any]]) -> None:
     """Replaying unfixed dead letters: each fails again and lands in the DLQ once more,
     marked as a replay; a second replay leaves them there."""
