@@ -77,6 +77,16 @@ class Settings(BaseSettings):
     judge_api_key: SecretStr | None = None
     judge_rubric: str = "helpfulness"
     judge_concurrency: int = Field(default=8, ge=1, le=512)
+    judge_calls_per_minute: int = Field(default=600, ge=1)
+    judge_dollars_per_day: float = Field(default=5.0, gt=0)
+    #: fraction of traces the judge scores (risky traces always are); per segment in
+    #: DRIFTLINE_SAMPLE_RATES as JSON {"app|model": rate}
+    sample_rate: float = Field(default=0.05, ge=0, le=1)
+    sample_rates: dict[str, float] = Field(default_factory=dict)
+    sample_salt: str = ""
+    #: sampled traces travel from ingest to the judge through this topic (keyed by
+    #: segment), so a slow judge never holds back ingestion and nothing is lost
+    scoring_topic: str = "driftline.scoring"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
 
@@ -117,6 +127,10 @@ class Settings(BaseSettings):
             max_message_bytes=self.max_message_bytes, max_text_chars=self.max_text_chars,
             max_label_chars=self.max_label_chars,
             max_future_skew=self.max_future_skew or None, max_age=self.max_age or None)
+
+    @property
+    def judge_enabled(self) -> bool:
+        return self.judge_base_url is not None or self.judge_api_key is not None
 
     @property
     def embedded_clickhouse(self) -> bool:

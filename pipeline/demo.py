@@ -48,6 +48,7 @@ def demo_settings(base: Settings, run_id: str) -> Settings:
     return base.model_copy(update={
         "traces_topic": f"driftline.demo.{run_id}.traces",
         "dlq_topic": f"driftline.demo.{run_id}.traces.dlq",
+        "scoring_topic": f"driftline.demo.{run_id}.scoring",
         "app_id": f"driftline-demo-{run_id}",
         "data_dir": data_dir,
         "clickhouse_url": f"chdb://{(data_dir / 'clickhouse').resolve()}",

@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+import orjson
+
 from detectors.registry import SegmentRegistry
 from pipeline.metrics import Counters
-from pipeline.scorers.heuristics import HeuristicScorer
+from pipeline.scorers.heuristics import HeuristicScorer, flagged
+from pipeline.scorers.sampler import Sampler
 from schemas.events import DriftEvent
 from schemas.limits import Limits
 from schemas.parse import parse_message
@@ -60,6 +63,8 @@ class BatchOutcome:
     events: list[DriftEvent] = field(default_factory=list)
     #: segment -> Kafka partition it arrived on, for the detector state snapshot
     segments: dict[str, int] = field(default_factory=dict)
+    #: (segment key, JSON) of the traces sampled for the judge
+    sampled: list[tuple[bytes, bytes]] = field(default_factory=list)
 
     @property
     def tables(self) -> list[TableBatch]:
@@ -67,6 +72,14 @@ class BatchOutcome:
             [d.reason, d.detail[:2000], d.source_topic, d.source_partition, d.source_offset,
              len(d.value), d.value[:1024].decode("utf-8", "replace")] for d in self.dead]
         return [self.traces, self.scores, self.drift, self.dead_rows]
+
+
+def scoring_request(trace: Trace, segment: str, rate: float) -> bytes:
+    """What the judge agent needs of a sampled trace (see :mod:`pipeline.judging`)."""
+    return orjson.dumps({
+        "trace_id": trace.trace_id, "ts": trace.timestamp.isoformat(), "segment": segment,
+        "model_version": trace.model_version or "", "question": trace.input_text,
+        "answer": trace.output_text, "rate": rate})
 
 
 def trace_row(trace: Trace, segment: str, record: Record) -> list[object]:
@@ -113,8 +126,10 @@ class Ingestor:
         fmt: str = "auto",
         load_state: Callable[[str], bytes | None] = lambda segment: None,
         heuristics: HeuristicScorer | None = None,
+        sampler: Sampler | None = None,
     ) -> None:
         self.heuristics = heuristics or HeuristicScorer()
+        self.sampler = sampler
         self.segment_fields = segment_fields
         self.registry = registry
         self.counters = counters
@@ -156,10 +171,18 @@ class Ingestor:
         # Heuristics run on every trace, so their sampling rate is 1.
         values = {}
         model_version = trace.model_version or ""
-        for name, value, label in self.heuristics.score_trace(trace):
+        heuristic = self.heuristics.score_trace(trace)
+        for name, value, label in heuristic:
             values[name] = value
             out.scores.rows.append([trace.trace_id, trace.timestamp, segment, model_version,
                                     "heuristics", name, value, label, 1.0])
+        if self.sampler is not None:
+            decision = self.sampler.decide(
+                trace.trace_id, segment, feedback=trace.feedback, error=trace.error,
+                flagged=flagged(heuristic))
+            if decision.sampled:
+                out.sampled.append((segment.encode(), scoring_request(
+                    trace, segment, decision.rate)))
         for name in DETECTED_SIGNALS:
             event = self.registry.update(
                 segment, name, values[name], trace_id=trace.trace_id, ts=trace.timestamp

@@ -13,6 +13,10 @@ class Counters:
     stored: int = 0
     dead_lettered: Counter[str] = field(default_factory=Counter)
     alarms: int = 0
+    sampled: int = 0
+    judged: int = 0
+    judge_errors: int = 0
+    judge_cost_usd: float = 0.0
     skipped_spans: int = 0
     truncated: int = 0
     restored_segments: int = 0
@@ -26,6 +30,10 @@ class Counters:
             "dead_lettered": dict(self.dead_lettered),
             "dead_lettered_total": sum(self.dead_lettered.values()),
             "alarms": self.alarms,
+            "sampled": self.sampled,
+            "judged": self.judged,
+            "judge_errors": self.judge_errors,
+            "judge_cost_usd": round(self.judge_cost_usd, 6),
             "skipped_spans": self.skipped_spans,
             "truncated": self.truncated,
             "restored_segments": self.restored_segments,

@@ -13,8 +13,12 @@ from detectors.adwin import Adwin
 from detectors.registry import SegmentRegistry
 from pipeline.config import Settings
 from pipeline.ingest import DETECTED_SIGNALS, Ingestor, Record
+from pipeline.judging import JUDGE_SIGNAL, judge_batch
 from pipeline.logs import logging_config
 from pipeline.metrics import Counters
+from pipeline.scorers.heuristics import DEFAULT_PRICES, PriceTable
+from pipeline.scorers.judge import Judge, load_rubric
+from pipeline.scorers.sampler import Budget, Sampler
 from pipeline.state_table import DetectorStateTable
 from pipeline.topics import check_broker, ensure_topics
 from pipeline.web import register_views
@@ -58,6 +62,9 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
                        partitions=settings.topic_partitions)
     dlq = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw",
                     partitions=settings.topic_partitions)
+    scoring = app.topic(settings.scoring_topic, key_serializer="raw", value_serializer="raw",
+                        partitions=settings.topic_partitions)
+    judge = make_judge(settings)
     state = app.tables.add(DetectorStateTable(
         app, name="detector-state", beacon=app.tables.beacon,
         key_type=bytes, value_type=bytes,
@@ -65,13 +72,15 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         help="detector snapshots per segment"))
 
     registry = SegmentRegistry({name: partial(Adwin, settings.adwin_delta)
-                                for name in DETECTED_SIGNALS})
+                                for name in (*DETECTED_SIGNALS, JUDGE_SIGNAL)})
     ingestor = Ingestor(
         segment_fields=settings.segment_fields,
         registry=registry,
         counters=counters,
         limits=settings.limits(),
         fmt=settings.traces_format,
+        sampler=(Sampler(settings.sample_rate, settings.sample_rates, settings.sample_salt)
+                 if judge is not None else None),
         load_state=lambda segment: state.get(segment.encode()),
     )
     segment_partition: dict[str, int] = {}
@@ -96,6 +105,9 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             outcome = ingestor.process(records)
             sends = [await dlq.send(key=d.key, value=d.value, headers=d.headers(), force=True)
                      for d in outcome.dead]
+            sends += [await scoring.send(key=key, value=value, force=True)
+                      for key, value in outcome.sampled]
+            counters.sampled += len(outcome.sampled)
             await writer.write(outcome.tables)
             if sends:
                 await asyncio.gather(*sends)
@@ -120,9 +132,49 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             for event in events:
                 await stream.ack(event)
 
+    if judge is not None:
+        @app.agent(scoring, name="judge")
+        async def judge_stage(stream: faust.Stream) -> None:
+            async for events in stream.noack_take(256, 1.0):
+                outcome = await judge_batch(judge, registry, [e.value for e in events])
+                await writer.write([outcome.scores, outcome.drift])
+                touched = {e.key: e.message.partition for e in events if e.key}
+                for key, partition in touched.items():
+                    if key.decode() in registry:
+                        state.set_in_partition(partition, key, registry.snapshot(key.decode()))
+                counters.judged += outcome.judged
+                counters.judge_errors += outcome.errors
+                counters.judge_cost_usd += outcome.cost_usd
+                counters.alarms += len(outcome.events)
+                if alerter is not None:
+                    alerter.handle(outcome.events)
+                for event in outcome.events:
+                    log.warning("drift detected", extra={
+                        "segment": event.segment, "signal": event.signal,
+                        "detector": event.detector, "trace_id": event.trace_id})
+                for e in events:
+                    await stream.ack(e)
+
     register_views(app, writer, counters, sql_enabled=settings.embedded_clickhouse,
                    traces_topic=settings.traces_topic, alerter=alerter)
     return app
+
+
+def make_judge(settings: Settings) -> Judge | None:
+    if not settings.judge_enabled:
+        return None
+    key = settings.judge_api_key.get_secret_value() if settings.judge_api_key else None
+    prices = DEFAULT_PRICES
+    if prices.rate(settings.judge_model) is None:
+        # A self-hosted judge: its calls cost nothing here, so only the call rate binds.
+        log.warning("judge model has no price: cost recorded as 0, only the calls-per-"
+                    "minute budget applies", extra={"model": settings.judge_model})
+        prices = PriceTable({**prices.prices, settings.judge_model: (0.0, 0.0)})
+    return Judge(load_rubric(settings.judge_rubric), model=settings.judge_model,
+                 base_url=settings.judge_base_url, api_key=key, prices=prices,
+                 concurrency=settings.judge_concurrency,
+                 budget=Budget(calls_per_minute=settings.judge_calls_per_minute,
+                               dollars_per_day=settings.judge_dollars_per_day))
 
 
 def run_worker(settings: Settings) -> None:
