@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pipeline.bench_detect import bench_app
+from pipeline.bench import bench_app
 from pipeline.config import ConfigError, Settings, load_settings
 from pipeline.golden.cli import golden_app
 

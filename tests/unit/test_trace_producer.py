@@ -23,7 +23,8 @@ def broker() -> AdminClient:
     try:
         admin.list_topics(timeout=3)
     except KafkaException:
-        pytest.skip("no Kafka broker on 127.0.0.1:9092 (driftline kafka start)")
+        pytest.fail("no Kafka broker on 127.0.0.1:9092: these tests need the real broker; "
+                    "run them with `make test` (or `driftline kafka start`)", pytrace=False)
     return admin
 
 
