@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -31,6 +32,23 @@ def check_broker(settings: Settings, timeout: float = 10.0) -> None:
         ) from None
 
 
+def _wait_for_metadata(client: AdminClient, names: list[str], timeout: float) -> dict:
+    """Topic metadata once every name is in it: a just-created topic reaches the
+    broker's metadata a moment after CreateTopics returns."""
+    deadline = time.monotonic() + timeout
+    while True:
+        topics = client.list_topics(timeout=timeout).topics
+        ready = all(n in topics and topics[n].partitions and not topics[n].error
+                    for n in names)
+        if ready:
+            return topics
+        if time.monotonic() > deadline:
+            missing = [n for n in names if n not in topics]
+            raise TopicError(f"topics {missing} not in the metadata of "
+                             f"{len(topics)} topics after {timeout:.0f}s")
+        time.sleep(0.1)  # polling the broker's metadata until the deadline
+
+
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
     """Create the traces and dead-letter topics if missing; refuse a wrong partition count.
 
@@ -57,7 +75,7 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
             except KafkaException as exc:
                 if "TOPIC_ALREADY_EXISTS" not in str(exc):
                     raise TopicError(f"cannot create topic {name}: {exc}") from None
-        existing = client.list_topics(timeout=timeout).topics
+        existing = _wait_for_metadata(client, list(wanted), timeout)
     have = len(existing[settings.traces_topic].partitions)
     if have != settings.topic_partitions:
         raise TopicError(

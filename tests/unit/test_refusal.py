@@ -1,6 +1,6 @@
 """Refusal detection on labelled examples: precision and recall are asserted, not assumed."""
 
-from pipeline.signals import length_ratio, refusal
+from pipeline.scorers.heuristics import HeuristicScorer, refusal
 
 REFUSALS = [
     "I'm sorry, but I can't help with that request.",
@@ -42,5 +42,9 @@ def test_refusal_precision_and_recall() -> None:
 
 
 def test_length_ratio() -> None:
-    assert length_ratio("", "abc") == 3.0
-    assert length_ratio("abcd", "") == 0.0
+    def ratio(question: str, answer: str) -> float:
+        return dict((n, v) for n, v, _ in HeuristicScorer().score(question, answer))[
+            "length_ratio"]
+
+    assert ratio("", "abc") == 3.0
+    assert ratio("abcd", "") == 0.0
