@@ -16,7 +16,7 @@ from pipeline import kafka_local
 from pipeline.config import Settings
 from pipeline.demo_traffic import Scenario, count_invalid, generate
 from pipeline.producer import Delivery, publish
-from pipeline.sql_client import worker_query
+from pipeline.sql_client import worker_query, worker_stats
 from pipeline.worker_process import WorkerProcess
 
 SUMMARY_SQL = """
@@ -116,7 +116,7 @@ def _drive(settings: Settings, scenario: Scenario, worker: WorkerProcess, *, rat
         pub = progress.add_task("published", total=total)
         done = progress.add_task("processed", total=total)
         while True:
-            stats = _stats(settings)
+            stats = worker_stats(settings)
             processed = int(stats.get("stored", 0)) + int(stats.get("dead_lettered_total", 0))
             progress.update(pub, completed=sent[0])
             progress.update(done, completed=processed)
@@ -141,13 +141,6 @@ def _drive(settings: Settings, scenario: Scenario, worker: WorkerProcess, *, rat
                       dead_lettered=int(stats.get("dead_lettered_total", 0)),
                       drift_events=seen, seconds=time.monotonic() - started)
 
-
-def _stats(settings: Settings) -> dict[str, object]:
-    import json
-    import urllib.request
-
-    with urllib.request.urlopen(f"{settings.web_url}/stats", timeout=5) as response:
-        return dict(json.load(response))
 
 
 def _summary(settings: Settings, scenario: Scenario, events: list[list[object]],

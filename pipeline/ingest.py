@@ -68,10 +68,13 @@ class BatchOutcome:
 
     @property
     def tables(self) -> list[TableBatch]:
-        self.dead_rows.rows = [
-            [d.reason, d.detail[:2000], d.source_topic, d.source_partition, d.source_offset,
-             len(d.value), d.value[:1024].decode("utf-8", "replace")] for d in self.dead]
         return [self.traces, self.scores, self.drift, self.dead_rows]
+
+    def add_dead(self, d: DeadLetter) -> None:
+        self.dead.append(d)
+        self.dead_rows.rows.append([
+            d.reason, d.detail[:2000], d.source_topic, d.source_partition, d.source_offset,
+            len(d.value), d.value[:1024].decode("utf-8", "replace")])
 
 
 def scoring_request(trace: Trace, segment: str, rate: float) -> bytes:
@@ -144,7 +147,7 @@ class Ingestor:
             try:
                 result = parse_message(record.value, limits=self.limits, fmt=self.fmt)
             except TraceError as exc:
-                out.dead.append(dead_letter(record, exc.reason, exc.detail))
+                out.add_dead(dead_letter(record, exc.reason, exc.detail))
                 continue
             self.counters.skipped_spans += result.skipped
             self.counters.truncated += result.truncated
@@ -154,7 +157,7 @@ class Ingestor:
                 # Some LLM spans of a multi-span message were bad: the whole message goes
                 # to the DLQ; replaying it later re-stores its good traces harmlessly.
                 first = result.rejected[0]
-                out.dead.append(dead_letter(
+                out.add_dead(dead_letter(
                     record, first.reason,
                     f"{len(result.rejected)} LLM span(s) rejected; first: {first.detail}"))
         return out

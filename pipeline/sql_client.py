@@ -31,6 +31,12 @@ def worker_query(settings: Settings, query: str, timeout: float = 60.0) -> Rows:
     return body["columns"], body["rows"]
 
 
+def worker_stats(settings: Settings, timeout: float = 5.0) -> dict[str, Any]:
+    """The worker's counters (``GET /stats``)."""
+    with urllib.request.urlopen(f"{settings.web_url}/stats", timeout=timeout) as response:
+        return dict(json.load(response))
+
+
 def worker_running(settings: Settings, timeout: float = 2.0) -> bool:
     try:
         with urllib.request.urlopen(f"{settings.web_url}/health", timeout=timeout) as response:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 from datetime import timedelta
 from functools import partial
 
@@ -22,6 +23,7 @@ from pipeline.scorers.sampler import Budget, Sampler
 from pipeline.state_table import DetectorStateTable
 from pipeline.topics import check_broker, ensure_topics
 from pipeline.web import register_views
+from schemas.events import DriftEvent
 from sinks.alerts_policy import AlertPolicy
 from sinks.alerts_store import ClickHouseAlertStore
 from sinks.clickhouse_client import connect, redact
@@ -95,6 +97,24 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
                 registry.forget(segment)
                 del segment_partition[segment]
 
+    def save_state(segments: Mapping[str, int]) -> None:
+        """Snapshot each segment's detectors into the partition its traces arrive on."""
+        for segment, partition in segments.items():
+            if segment in registry:
+                segment_partition[segment] = partition
+                state.set_in_partition(partition, segment.encode(), registry.snapshot(segment))
+
+    def announce(events: list[DriftEvent]) -> None:
+        counters.alarms += len(events)
+        if alerter is not None:
+            alerter.handle(events)  # queues; never waits on Slack
+        for event in events:
+            log.warning("drift detected", extra={
+                "segment": event.segment, "signal": event.signal,
+                "detector": event.detector, "trace_id": event.trace_id,
+                "mean_before": round(event.mean_before, 4),
+                "mean_after": round(event.mean_after, 4)})
+
     @app.agent(traces, name="ingest")
     async def ingest(stream: faust.Stream) -> None:
         counters.started = True
@@ -111,23 +131,13 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             await writer.write(outcome.tables)
             if sends:
                 await asyncio.gather(*sends)
-            for segment, partition in outcome.segments.items():
-                segment_partition[segment] = partition
-                state.set_in_partition(partition, segment.encode(), registry.snapshot(segment))
+            save_state(outcome.segments)
             for dead in outcome.dead:
                 counters.dead_lettered[dead.reason] += 1
             counters.stored += len(outcome.traces.rows)
-            counters.alarms += len(outcome.events)
             counters.batches += 1
             counters.last_batch_size = len(events)
-            if alerter is not None:
-                alerter.handle(outcome.events)  # queues; never waits on Slack
-            for event in outcome.events:
-                log.warning("drift detected", extra={
-                    "segment": event.segment, "signal": event.signal,
-                    "detector": event.detector, "trace_id": event.trace_id,
-                    "mean_before": round(event.mean_before, 4),
-                    "mean_after": round(event.mean_after, 4)})
+            announce(outcome.events)
             # Only now, with rows stored and dead letters delivered, may offsets advance.
             for event in events:
                 await stream.ack(event)
@@ -138,20 +148,11 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             async for events in stream.noack_take(256, 1.0):
                 outcome = await judge_batch(judge, registry, [e.value for e in events])
                 await writer.write([outcome.scores, outcome.drift])
-                touched = {e.key: e.message.partition for e in events if e.key}
-                for key, partition in touched.items():
-                    if key.decode() in registry:
-                        state.set_in_partition(partition, key, registry.snapshot(key.decode()))
+                save_state({e.key.decode(): e.message.partition for e in events if e.key})
                 counters.judged += outcome.judged
                 counters.judge_errors += outcome.errors
                 counters.judge_cost_usd += outcome.cost_usd
-                counters.alarms += len(outcome.events)
-                if alerter is not None:
-                    alerter.handle(outcome.events)
-                for event in outcome.events:
-                    log.warning("drift detected", extra={
-                        "segment": event.segment, "signal": event.signal,
-                        "detector": event.detector, "trace_id": event.trace_id})
+                announce(outcome.events)
                 for e in events:
                     await stream.ack(e)
 

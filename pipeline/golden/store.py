@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 
 from pipeline.golden.cases import GoldenCase
+from pipeline.producer import segment_key
 
 
 def json_each_row(table: str, rows: Iterable[Mapping[str, Any]]) -> str:
@@ -44,8 +45,7 @@ ORDER BY loaded_at DESC
 
 
 def _segment(case: GoldenCase, fields: Sequence[str]) -> str:
-    values = {"app": case.app, "route": case.route}
-    return "|".join(values.get(f) or "-" for f in fields)
+    return segment_key({"app": case.app, "route": case.route}, tuple(fields))
 
 
 def result_rows(run_id: str, cases: Sequence[GoldenCase], results: Sequence[Any],

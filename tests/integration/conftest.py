@@ -5,9 +5,7 @@ These tests never skip: without a broker they fail and say how to start one.
 
 from __future__ import annotations
 
-import json
 import socket
-import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +15,7 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 
 from pipeline.config import Settings, load_settings
-from pipeline.sql_client import worker_query
+from pipeline.sql_client import worker_query, worker_stats
 from pipeline.topics import TopicError, check_broker
 from pipeline.worker_process import WorkerProcess
 
@@ -74,8 +72,7 @@ def worker_factory(tmp_path: Path) -> Iterator[Any]:
 
 
 def stats(settings: Settings) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{settings.web_url}/stats", timeout=5) as response:
-        return dict(json.load(response))
+    return worker_stats(settings)
 
 
 def scalar(settings: Settings, sql: str) -> Any:

@@ -29,7 +29,7 @@ from pipeline import kafka_local
 from pipeline.config import Settings, load_settings
 from pipeline.demo_traffic import Scenario, generate
 from pipeline.producer import make_producer, publish
-from pipeline.sql_client import worker_query
+from pipeline.sql_client import worker_query, worker_stats
 from pipeline.topics import ensure_topics
 from pipeline.worker_process import WorkerProcess
 from tests.benchmarks.machine import describe
@@ -62,10 +62,7 @@ def rss(pid: int) -> int:
 
 
 def stored(settings: Settings) -> int:
-    import urllib.request
-
-    with urllib.request.urlopen(f"{settings.web_url}/stats", timeout=5) as r:
-        body = json.load(r)
+    body = worker_stats(settings)
     return int(body["stored"]) + int(body["dead_lettered_total"])
 
 
