@@ -422,7 +422,8 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         self._alarm = False
         self.n += 1
         k = len(self._h)
-        step = self._table[self._offsets + cats].sum(axis=0)
+        # take() on the rows: ~2x faster than fancy indexing for a handful of rows
+        step = self._table.take(self._offsets + cats, axis=0).sum(axis=0)
         t = self._t
         t += step[:k]  # integers held in float64: exact far beyond any threshold
         np.maximum(t, 0.0, out=t)

@@ -1,6 +1,7 @@
-"""Memory per segment: each detector's state, and a whole segment's registry entry.
+"""Footprint per segment: each detector's state and a whole segment's registry entry, and
+the embedding detector's update rate and calibration time at 384 dimensions.
 
-    .venv/bin/python tests/benchmarks/bench_detector_memory.py
+    .venv/bin/python tests/benchmarks/bench_detector_footprint.py
 
 Two measures per detector, after it has seen 10,000 updates: the snapshot the changelog
 stores (``len(state())``, what moves with a partition on rebalance) and the Python heap it
@@ -12,6 +13,7 @@ paid for imports and the calibration caches that all segments share). Embeddings
 from __future__ import annotations
 
 import sys
+import time
 import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -25,6 +27,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from detectors.adwin import Adwin
+from detectors.calibration import _walk_arl, _walk_threshold
 from detectors.embedding import EmbeddingDrift
 from detectors.rate import BernoulliCusum
 from detectors.registry import SegmentRegistry
@@ -108,6 +111,21 @@ def main() -> None:
     snap, heap = measured(segment, feed_segment, lambda reg: len(reg.snapshot("app|model")))
     print(f"| one segment's registry entry (2 flag rates, judge ADWIN, embeddings) | "
           f"{snap:,} | {heap:,} |")
+    print()
+    for ert in (500, 2000, 20_000):
+        # cold: the chain solves are cached per process and shared by all segments, so
+        # only the first detector of a process pays all of them
+        _walk_arl.cache_clear()
+        _walk_threshold.cache_clear()
+        start = time.perf_counter()
+        det = EmbeddingDrift(REFERENCE, ert=ert)
+        fit = time.perf_counter() - start
+        start = time.perf_counter()
+        for x in stream:
+            det.update(x)
+        rate = len(stream) / (time.perf_counter() - start)
+        print(f"EmbeddingDrift(ert={ert:,}), 1,000 x {DIM} reference: cold calibration "
+              f"{fit:.2f} s, {rate:,.0f} updates/s (one thread)")
 
 
 if __name__ == "__main__":
