@@ -21,9 +21,11 @@ from pipeline.worker_process import WorkerProcess
 
 SUMMARY_SQL = """
 SELECT segment, count() AS traces,
-       round(avgIf(value, ts < toDateTime64('{drift_ts}', 3, 'UTC')), 3) AS refusal_before,
-       round(avgIf(value, ts >= toDateTime64('{drift_ts}', 3, 'UTC')), 3) AS refusal_after
-FROM scores FINAL WHERE name = 'refusal'
+       round(avgIf(heuristics['refusal'], ts < toDateTime64('{drift_ts}', 3, 'UTC')), 3)
+           AS refusal_before,
+       round(avgIf(heuristics['refusal'], ts >= toDateTime64('{drift_ts}', 3, 'UTC')), 3)
+           AS refusal_after
+FROM traces FINAL
 GROUP BY segment ORDER BY segment
 """
 EVENTS_SQL = """

@@ -27,7 +27,7 @@ TRACE_COLUMNS = (
     "trace_id", "ts", "segment", "app", "route", "model", "model_version", "prompt_version",
     "tenant", "user_id", "session_id", "input", "output", "latency_ms", "input_tokens",
     "output_tokens", "cost_usd", "feedback", "error", "metadata", "kafka_partition",
-    "kafka_offset", "source_format", "truncated_fields",
+    "kafka_offset", "source_format", "truncated_fields", "heuristics", "heuristic_labels",
 )
 DEAD_COLUMNS = ("reason", "detail", "source_topic", "source_partition", "source_offset",
                 "size_bytes", "sample")
@@ -55,7 +55,6 @@ class Record:
 @dataclass(slots=True)
 class BatchOutcome:
     traces: TableBatch = field(default_factory=lambda: TableBatch("traces", TRACE_COLUMNS))
-    scores: TableBatch = field(default_factory=lambda: TableBatch("scores", SCORE_COLUMNS))
     drift: TableBatch = field(default_factory=lambda: TableBatch("drift_events", DRIFT_COLUMNS))
     dead_rows: TableBatch = field(default_factory=lambda: TableBatch("dead_letters",
                                                                      DEAD_COLUMNS))
@@ -68,7 +67,7 @@ class BatchOutcome:
 
     @property
     def tables(self) -> list[TableBatch]:
-        return [self.traces, self.scores, self.drift, self.dead_rows]
+        return [self.traces, self.drift, self.dead_rows]
 
     def add_dead(self, d: DeadLetter) -> None:
         self.dead.append(d)
@@ -85,7 +84,8 @@ def scoring_request(trace: Trace, segment: str, rate: float) -> bytes:
         "answer": trace.output_text, "rate": rate})
 
 
-def trace_row(trace: Trace, segment: str, record: Record) -> list[object]:
+def trace_row(trace: Trace, segment: str, record: Record,
+              heuristics: list[tuple[str, float, str]]) -> list[object]:
     return [
         trace.trace_id, trace.timestamp, segment, trace.app or "", trace.route or "",
         trace.model or "", trace.model_version or "", trace.prompt_version or "",
@@ -93,6 +93,8 @@ def trace_row(trace: Trace, segment: str, record: Record) -> list[object]:
         trace.output_text, trace.latency_ms, trace.input_tokens, trace.output_tokens,
         trace.cost_usd, trace.feedback, trace.error or "", trace.metadata, record.partition,
         record.offset, trace.source_format, list(trace.truncated_fields),
+        {name: value for name, value, _ in heuristics},
+        {name: label for name, _, label in heuristics if label},
     ]
 
 
@@ -170,15 +172,10 @@ class Ingestor:
                 self.registry.restore(segment, blob)
                 self.counters.restored_segments += 1
         out.segments[segment] = record.partition
-        out.traces.rows.append(trace_row(trace, segment, record))
-        # Heuristics run on every trace, so their sampling rate is 1.
-        values = {}
-        model_version = trace.model_version or ""
+        # Heuristics run on every trace and are stored on its row (see DDL 0022).
         heuristic = self.heuristics.score_trace(trace)
-        for name, value, label in heuristic:
-            values[name] = value
-            out.scores.rows.append([trace.trace_id, trace.timestamp, segment, model_version,
-                                    "heuristics", name, value, label, 1.0])
+        out.traces.rows.append(trace_row(trace, segment, record, heuristic))
+        values = {name: value for name, value, _ in heuristic}
         if self.sampler is not None:
             decision = self.sampler.decide(
                 trace.trace_id, segment, feedback=trace.feedback, error=trace.error,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from datetime import timedelta
 from functools import partial
 
@@ -13,7 +13,7 @@ import faust
 from detectors.adwin import Adwin
 from detectors.registry import SegmentRegistry
 from pipeline.config import Settings
-from pipeline.ingest import DETECTED_SIGNALS, Ingestor, Record
+from pipeline.ingest import DETECTED_SIGNALS, BatchOutcome, Ingestor, Record
 from pipeline.judging import JUDGE_SIGNAL, judge_batch
 from pipeline.logs import logging_config
 from pipeline.metrics import Counters
@@ -28,7 +28,7 @@ from sinks.alerts_policy import AlertPolicy
 from sinks.alerts_store import ClickHouseAlertStore
 from sinks.clickhouse_client import connect, redact
 from sinks.clickhouse_schema import apply_migrations
-from sinks.clickhouse_writer import ClickHouseWriter
+from sinks.clickhouse_writer import ClickHouseWriter, WriteTicket
 from sinks.slack_alerter import SlackAlerter
 
 log = logging.getLogger("driftline.worker")
@@ -97,12 +97,16 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
                 registry.forget(segment)
                 del segment_partition[segment]
 
-    def save_state(segments: Mapping[str, int]) -> None:
-        """Snapshot each segment's detectors into the partition its traces arrive on."""
-        for segment, partition in segments.items():
-            if segment in registry:
-                segment_partition[segment] = partition
-                state.set_in_partition(partition, segment.encode(), registry.snapshot(segment))
+    def snapshot(segments: Mapping[str, int]) -> list[tuple[str, int, bytes]]:
+        """Each segment's detectors as they are now, with the partition its traces use."""
+        return [(segment, partition, registry.snapshot(segment))
+                for segment, partition in segments.items() if segment in registry]
+
+    def save_state(snapshots: list[tuple[str, int, bytes]]) -> None:
+        # Into the partition the segment's traces arrive on, so state follows a rebalance.
+        for segment, partition, blob in snapshots:
+            segment_partition[segment] = partition
+            state.set_in_partition(partition, segment.encode(), blob)
 
     def announce(events: list[DriftEvent]) -> None:
         counters.alarms += len(events)
@@ -118,29 +122,48 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
     @app.agent(traces, name="ingest")
     async def ingest(stream: faust.Stream) -> None:
         counters.started = True
+        previous: asyncio.Future[None] | None = None
         async for events in stream.noack_take(settings.batch_size, settings.batch_seconds):
             records = [Record(e.value, e.key, e.message.topic, e.message.partition,
                               e.message.offset, _headers(e.message.headers))
                        for e in events]
+            if previous is not None and previous.done():
+                previous.result()  # a failed completion stops the agent, loudly
             outcome = ingestor.process(records)
             sends = [await dlq.send(key=d.key, value=d.value, headers=d.headers(), force=True)
                      for d in outcome.dead]
             sends += [await scoring.send(key=key, value=value, force=True)
                       for key, value in outcome.sampled]
-            counters.sampled += len(outcome.sampled)
-            await writer.write(outcome.tables)
-            if sends:
-                await asyncio.gather(*sends)
-            save_state(outcome.segments)
-            for dead in outcome.dead:
-                counters.dead_lettered[dead.reason] += 1
-            counters.stored += len(outcome.traces.rows)
-            counters.batches += 1
-            counters.last_batch_size = len(events)
-            announce(outcome.events)
-            # Only now, with rows stored and dead letters delivered, may offsets advance.
-            for event in events:
-                await stream.ack(event)
+            # Waits only while the writer's buffer is full; the rows are stored while the
+            # next batch is parsed (the ClickHouse thread runs beside this one).
+            stored = await writer.submit(outcome.tables)
+            previous = asyncio.ensure_future(complete(
+                events, outcome, stored, sends, snapshot(outcome.segments), previous,
+                stream))
+        if previous is not None:
+            await previous
+
+    async def complete(events: list[faust.EventT], outcome: BatchOutcome,
+                       stored: WriteTicket, sends: list[Awaitable[object]],
+                       snapshots: list[tuple[str, int, bytes]],
+                       previous: asyncio.Future[None] | None, stream: faust.Stream) -> None:
+        """Ack a batch once its rows are stored and its messages delivered, in order."""
+        if previous is not None:
+            await previous  # batches complete in order, so the newest snapshot wins
+        await stored
+        if sends:
+            await asyncio.gather(*sends)
+        save_state(snapshots)
+        for dead in outcome.dead:
+            counters.dead_lettered[dead.reason] += 1
+        counters.sampled += len(outcome.sampled)
+        counters.stored += len(outcome.traces.rows)
+        counters.batches += 1
+        counters.last_batch_size = len(events)
+        announce(outcome.events)
+        # Only now, with rows stored and dead letters delivered, may offsets advance.
+        for event in events:
+            await stream.ack(event)
 
     if judge is not None:
         @app.agent(scoring, name="judge")
@@ -148,7 +171,8 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             async for events in stream.noack_take(256, 1.0):
                 outcome = await judge_batch(judge, registry, [e.value for e in events])
                 await writer.write([outcome.scores, outcome.drift])
-                save_state({e.key.decode(): e.message.partition for e in events if e.key})
+                save_state(snapshot({e.key.decode(): e.message.partition
+                                     for e in events if e.key}))
                 counters.judged += outcome.judged
                 counters.judge_errors += outcome.errors
                 counters.judge_cost_usd += outcome.cost_usd

@@ -36,9 +36,9 @@ def test_batch_splits_into_rows_and_dead_letters() -> None:
     assert len(out.traces.rows[0]) == len(TRACE_COLUMNS)
     row = dict(zip(TRACE_COLUMNS, out.traces.rows[1], strict=True))
     assert (row["segment"], row["kafka_partition"], row["kafka_offset"]) == ("bot|m", 3, 2)
-    refusal = {r[0]: r[6] for r in out.scores.rows if r[5] == "refusal"}
-    assert {r[5] for r in out.scores.rows} >= {"refusal", "pii", "empty", "length_ratio"}
-    assert refusal == {"t0": 0.0, "t1": 1.0}
+    heuristics = {r[0]: r[TRACE_COLUMNS.index("heuristics")] for r in out.traces.rows}
+    assert set(heuristics["t0"]) >= {"refusal", "pii", "empty", "length_ratio"}
+    assert {t: h["refusal"] for t, h in heuristics.items()} == {"t0": 0.0, "t1": 1.0}
     [dead] = out.dead
     assert (dead.value, dead.reason, dead.source_offset) == (b"oops", "invalid_json", 1)
     assert counters.consumed == 3
