@@ -224,6 +224,10 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
             return self.cells
         return int(np.argmax(self._centres @ z - self._half_c2))
 
+    def is_novel(self, x: np.ndarray) -> bool:
+        """Whether one vector lies outside the reference (its "novel" category)."""
+        return self.category(np.asarray(x, dtype=np.float64)) == self.cells
+
     def categories(self, x: np.ndarray) -> np.ndarray:
         """:meth:`category` of each row of ``x`` at once (for batches and benchmarks)."""
         centred = np.asarray(x, dtype=np.float64) - self._mu

@@ -54,6 +54,22 @@ class Settings(BaseSettings):
     #: older timestamps are dead-lettered (timestamp_out_of_range); 0 disables
     max_age: timedelta = timedelta(days=30)
     adwin_delta: float = Field(default=0.002, gt=0, lt=1)
+    #: trace ids a worker remembers to count (and keep out of detectors) duplicates:
+    #: between this many and twice as many of the latest ids; ~100 bytes each
+    dedup_window: int = Field(default=200_000, ge=1000)
+    #: guardrail flag rate (any of pii, refusal, empty, truncated, format invalid): a
+    #: Bernoulli CUSUM per segment, calibrated to this many traces between false alarms,
+    #: against the rate of its first ``flag_warmup`` traces, never taken below
+    #: ``flag_min_rate`` (a warm-up that saw no flag must not make the first one an alarm)
+    flag_ert: float = Field(default=100_000, gt=1)
+    flag_warmup: int = Field(default=2000, ge=100)
+    flag_min_rate: float = Field(default=0.005, gt=0, lt=0.5)
+    #: input drift: sampled inputs embedded by DRIFTLINE_EMBEDDER (static | minilm |
+    #: hashing | openai:<model> | sentence-transformers:<name>; "" = off) feed a per-segment
+    #: embedding detector, whose reference is its first ``embedding_warmup`` sampled inputs
+    embedder: str = ""
+    embedding_ert: float = Field(default=20_000, gt=1)
+    embedding_warmup: int = Field(default=1000, ge=200)
     #: keep raw traces and scores this many days (0: forever; unset: leave the tables as
     #: they are); applied at start-up
     traces_ttl_days: int | None = Field(default=None, ge=0)
@@ -131,6 +147,11 @@ class Settings(BaseSettings):
     @property
     def judge_enabled(self) -> bool:
         return self.judge_base_url is not None or self.judge_api_key is not None
+
+    @property
+    def scoring_enabled(self) -> bool:
+        """Whether ingest samples traces for the scoring stage (judge and/or embedder)."""
+        return self.judge_enabled or bool(self.embedder)
 
     @property
     def embedded_clickhouse(self) -> bool:

@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Mapping
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from functools import partial
 
 import faust
 
 from detectors.adwin import Adwin
+from detectors.base import DriftDetector
+from detectors.embedding import EmbeddingDrift
+from detectors.rate import BernoulliCusum
 from detectors.registry import SegmentRegistry
 from pipeline.config import Settings
-from pipeline.ingest import DETECTED_SIGNALS, BatchOutcome, Ingestor, Record
-from pipeline.judging import JUDGE_SIGNAL, judge_batch
+from pipeline.ingest import GUARDRAIL_SIGNAL, REFUSAL_SIGNAL, BatchOutcome, Ingestor, Record
 from pipeline.logs import logging_config
 from pipeline.metrics import Counters
+from pipeline.recent_ids import RecentIds
+from pipeline.sampled import EMBEDDING_SIGNAL, JUDGE_SIGNAL, score_sampled
+from pipeline.scorers.embedders import Embedder, make_embedder
 from pipeline.scorers.heuristics import DEFAULT_PRICES, PriceTable
 from pipeline.scorers.judge import Judge, load_rubric
 from pipeline.scorers.sampler import Budget, Sampler
@@ -41,8 +48,27 @@ def _headers(headers: object) -> tuple[tuple[str, bytes], ...]:
     return tuple((str(k), bytes(v or b"")) for k, v in items)  # type: ignore[union-attr]
 
 
+def state_key(segment: str, signal: str) -> bytes:
+    """The detector-state table's key: one entry per (segment, signal)."""
+    return f"{segment}\x1f{signal}".encode()
+
+
+def detector_factories(settings: Settings) -> dict[str, Callable[[], DriftDetector]]:
+    """The detector of each signal, as configured (one per segment and signal)."""
+    return {
+        REFUSAL_SIGNAL: partial(Adwin, settings.adwin_delta),
+        GUARDRAIL_SIGNAL: partial(BernoulliCusum, ert=settings.flag_ert,
+                                  warmup=settings.flag_warmup,
+                                  min_p0=settings.flag_min_rate),
+        JUDGE_SIGNAL: partial(Adwin, settings.adwin_delta),
+        EMBEDDING_SIGNAL: partial(EmbeddingDrift, ert=settings.embedding_ert,
+                                  warmup=settings.embedding_warmup),
+    }
+
+
 def build_app(settings: Settings, writer: ClickHouseWriter,
-              alerter: SlackAlerter | None = None) -> faust.App:
+              alerter: SlackAlerter | None = None,
+              embedder: Embedder | None = None) -> faust.App:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
@@ -71,10 +97,12 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         app, name="detector-state", beacon=app.tables.beacon,
         key_type=bytes, value_type=bytes,
         partitions=settings.topic_partitions,
-        help="detector snapshots per segment"))
+        help="detector snapshots per (segment, signal)"))
 
-    registry = SegmentRegistry({name: partial(Adwin, settings.adwin_delta)
-                                for name in (*DETECTED_SIGNALS, JUDGE_SIGNAL)})
+    def load_state(segment: str, signal: str) -> bytes | None:
+        return state.get(state_key(segment, signal))
+
+    registry = SegmentRegistry(detector_factories(settings), loader=load_state)
     ingestor = Ingestor(
         segment_fields=settings.segment_fields,
         registry=registry,
@@ -82,8 +110,10 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         limits=settings.limits(),
         fmt=settings.traces_format,
         sampler=(Sampler(settings.sample_rate, settings.sample_rates, settings.sample_salt)
-                 if judge is not None else None),
-        load_state=lambda segment: state.get(segment.encode()),
+                 if judge is not None or embedder is not None else None),
+        recent=RecentIds(settings.dedup_window),
+        partitions=settings.topic_partitions,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
     )
     segment_partition: dict[str, int] = {}
 
@@ -97,16 +127,18 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
                 registry.forget(segment)
                 del segment_partition[segment]
 
-    def snapshot(segments: Mapping[str, int]) -> list[tuple[str, int, bytes]]:
-        """Each segment's detectors as they are now, with the partition its traces use."""
-        return [(segment, partition, registry.snapshot(segment))
-                for segment, partition in segments.items() if segment in registry]
+    def snapshot(segments: Mapping[str, int]) -> list[tuple[str, str, int, bytes]]:
+        """The detectors of ``segments`` that moved, as they are now, with the partition
+        each segment's traces use."""
+        return [(segment, signal, segments[segment], blob)
+                for segment, signal, blob in registry.take_dirty(segments)]
 
-    def save_state(snapshots: list[tuple[str, int, bytes]]) -> None:
+    def save_state(snapshots: list[tuple[str, str, int, bytes]]) -> None:
         # Into the partition the segment's traces arrive on, so state follows a rebalance.
-        for segment, partition, blob in snapshots:
+        for segment, signal, partition, blob in snapshots:
             segment_partition[segment] = partition
-            state.set_in_partition(partition, segment.encode(), blob)
+            state.set_in_partition(partition, state_key(segment, signal), blob)
+        counters.restored_segments = registry.restored
 
     def announce(events: list[DriftEvent]) -> None:
         counters.alarms += len(events)
@@ -134,6 +166,8 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
                      for d in outcome.dead]
             sends += [await scoring.send(key=key, value=value, force=True)
                       for key, value in outcome.sampled]
+            sends += [await traces.send(key=key, value=value, headers=headers, force=True)
+                      for key, value, headers in outcome.rerouted]
             # Waits only while the writer's buffer is full; the rows are stored while the
             # next batch is parsed (the ClickHouse thread runs beside this one).
             stored = await writer.submit(outcome.tables)
@@ -165,16 +199,19 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         for event in events:
             await stream.ack(event)
 
-    if judge is not None:
-        @app.agent(scoring, name="judge")
-        async def judge_stage(stream: faust.Stream) -> None:
+    if judge is not None or embedder is not None:
+        @app.agent(scoring, name="score")
+        async def scoring_stage(stream: faust.Stream) -> None:
             async for events in stream.noack_take(256, 1.0):
-                outcome = await judge_batch(judge, registry, [e.value for e in events])
+                outcome = await score_sampled(judge, embedder, registry,
+                                              [e.value for e in events])
                 await writer.write([outcome.scores, outcome.drift])
                 save_state(snapshot({e.key.decode(): e.message.partition
                                      for e in events if e.key}))
                 counters.judged += outcome.judged
-                counters.judge_errors += outcome.errors
+                counters.judge_errors += outcome.judge_errors
+                counters.embedded += outcome.embedded
+                counters.embed_errors += outcome.embed_errors
                 counters.judge_cost_usd += outcome.cost_usd
                 announce(outcome.events)
                 for e in events:
@@ -218,7 +255,14 @@ def run_worker(settings: Settings) -> None:
     log.info("clickhouse ready", extra={"url": redact(settings.clickhouse_url),
                                         "migrations_applied": applied})
     alerter = make_alerter(settings, writer)
-    app = build_app(settings, writer, alerter)
+    embedder = None
+    if settings.embedder:
+        # Loaded before consuming: the packaged static model's first build takes minutes.
+        embedder = make_embedder(settings.embedder, base_url=settings.judge_base_url,
+                                 api_key=(settings.judge_api_key.get_secret_value()
+                                          if settings.judge_api_key else None))
+        log.info("embedder ready", extra={"embedder": settings.embedder})
+    app = build_app(settings, writer, alerter, embedder)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True,
                           logging_config=logging_config(settings.log_level,
                                                         settings.log_format))

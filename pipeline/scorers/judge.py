@@ -159,6 +159,9 @@ class JudgeResult:
     cost_usd: float = 0.0
     latency_ms: float = 0.0
     cached: bool = False
+    #: ``score`` mapped linearly from the rubric's scale to [0, 1]: what is stored and
+    #: compared, so live and golden scores share one scale whatever the rubric's
+    value: float | None = None
 
     @property
     def ok(self) -> bool:
@@ -169,7 +172,7 @@ class JudgeResult:
         it but detectors must skip it (check :attr:`ok`)."""
         return ScoreRow(
             self.trace_id, SCORER, self.rubric_version.rsplit("-v", 1)[0],
-            float("nan") if self.score is None else self.score, self.label,
+            float("nan") if self.value is None else self.value, self.label,
             self.rubric_version, self.cost_usd, sample_rate, self.error)
 
 
@@ -250,7 +253,7 @@ class Judge:
             self._cache.move_to_end(key)
             self.counts["cache_hits"] += 1
             return JudgeResult(trace_id, hit.rubric_version, hit.score, hit.label, hit.reason,
-                               cached=True)
+                               cached=True, value=hit.value)
         messages = self.rubric.messages(question, answer)
         reserved = self._max_cost(messages)
         if self.budget is not None and not self.budget.acquire(reserved):
@@ -303,7 +306,8 @@ class Judge:
         if label not in r.labels:
             label = r.label_for(int(score))
         return {"score": float(score), "label": label,
-                "reason": str(data.get("reason", ""))[:500]}, ""
+                "reason": str(data.get("reason", ""))[:500],
+                "value": (score - r.scale_min) / (r.scale_max - r.scale_min)}, ""
 
     def _fail(self, trace_id: str, code: str, detail: str,
               started: float | None = None) -> JudgeResult:

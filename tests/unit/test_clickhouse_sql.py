@@ -115,6 +115,9 @@ def test_every_migration_applied_once_and_tables_exist(client: Client) -> None:
             "segment_hourly_scores_merged", "ingest_minutely", "table_sizes"} <= tables
     columns = {r[0] for r in client.query("DESCRIBE TABLE scores").result_rows}
     assert {"scorer", "label", "rubric_version", "cost_usd", "sample_rate"} <= columns
+    client.query("SELECT * FROM ingest_hourly")  # the view's SQL is valid on this engine
+    columns = [r[0] for r in client.query("DESCRIBE TABLE ingest_hourly").result_rows]
+    assert columns[-1] == "dead_by_reason"
     columns = {r[0] for r in client.query("DESCRIBE TABLE drift_events").result_rows}
     assert {"episode_id", "severity", "reference_version", "acknowledged"} <= columns
 
