@@ -124,9 +124,10 @@ class SegmentRegistry:
         lifecycle (ADWIN forgets its old window by itself after an alarm) are skipped.
         """
         done = []
-        for name, det in self._detectors.get(segment, {}).items():
+        for name, det in self._for(segment).items():
             if (signal is None or name == signal) and hasattr(det, "acknowledge"):
                 det.acknowledge()
+                self._dirty.setdefault(segment, set()).add(name)
                 done.append(name)
         return sorted(done)
 

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     #: sampled traces travel from ingest to the judge through this topic (keyed by
     #: segment), so a slow judge never holds back ingestion and nothing is lost
     scoring_topic: str = "driftline.scoring"
+    #: operator commands (``driftline drift ack``), keyed by segment like the traces
+    control_topic: str = "driftline.control"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
 

@@ -51,6 +51,7 @@ def demo_settings(base: Settings, run_id: str) -> Settings:
         "traces_topic": f"driftline.demo.{run_id}.traces",
         "dlq_topic": f"driftline.demo.{run_id}.traces.dlq",
         "scoring_topic": f"driftline.demo.{run_id}.scoring",
+        "control_topic": f"driftline.demo.{run_id}.control",
         "app_id": f"driftline-demo-{run_id}",
         "data_dir": data_dir,
         "clickhouse_url": f"chdb://{(data_dir / 'clickhouse').resolve()}",

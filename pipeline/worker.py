@@ -18,6 +18,7 @@ from detectors.embedding import EmbeddingDrift
 from detectors.rate import BernoulliCusum
 from detectors.registry import SegmentRegistry
 from pipeline.config import Settings
+from pipeline.control import Ack, mark_acknowledged
 from pipeline.ingest import GUARDRAIL_SIGNAL, REFUSAL_SIGNAL, BatchOutcome, Ingestor, Record
 from pipeline.logs import logging_config
 from pipeline.metrics import Counters
@@ -216,6 +217,25 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
                 announce(outcome.events)
                 for e in events:
                     await stream.ack(e)
+
+    control = app.topic(settings.control_topic, key_serializer="raw", value_serializer="raw",
+                        partitions=settings.topic_partitions)
+
+    @app.agent(control, name="control")
+    async def control_commands(stream: faust.Stream) -> None:
+        # Same partition count as the traces topic: Faust assigns both together, so a
+        # command keyed by segment lands on the worker that holds that segment.
+        async for event in stream.events():
+            ack = Ack.decode(event.value)
+            if ack is None:
+                log.warning("control message ignored", extra={"value": event.value[:200]})
+                continue
+            rearmed = registry.acknowledge(ack.segment, ack.signal or None)
+            save_state(snapshot({ack.segment: event.message.partition}))
+            await writer.run(mark_acknowledged, writer.client, ack)
+            log.info("drift acknowledged", extra={"segment": ack.segment,
+                                                  "signal": ack.signal or "*",
+                                                  "by": ack.by, "rearmed": rearmed})
 
     register_views(app, writer, counters, sql_enabled=settings.embedded_clickhouse,
                    traces_topic=settings.traces_topic, alerter=alerter)

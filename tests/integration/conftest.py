@@ -44,6 +44,7 @@ def make_settings(tmp: Path, broker: str, **overrides: Any) -> Settings:
         "traces_topic": f"test.{run}.traces",
         "dlq_topic": f"test.{run}.traces.dlq",
         "scoring_topic": f"test.{run}.scoring",
+        "control_topic": f"test.{run}.control",
         "app_id": f"test-{run}",
         "data_dir": tmp,
         "clickhouse_url": f"chdb://{tmp / 'clickhouse'}",

@@ -116,6 +116,7 @@ def main() -> None:
     run = uuid.uuid4().hex[:8]
     settings = load_settings(traces_topic=f"bench.{run}.traces", dlq_topic=f"bench.{run}.dlq",
                              scoring_topic=f"bench.{run}.scoring",
+                             control_topic=f"bench.{run}.control",
                              app_id=f"bench-{run}", data_dir=tmp, topic_partitions=args.partitions,
                              web_port=16066, log_format="json")
     if kafka_local.run("status", settings) != 0 and kafka_local.run("start", settings) != 0:
