@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     web_port: int = Field(default=6066, ge=1, le=65535)
     batch_size: int = Field(default=2000, ge=1, le=1_000_000)
     batch_seconds: float = Field(default=0.5, gt=0, le=60)
+    #: fetched traces waiting for the ingest loop; beyond it the partitions pause
+    ingest_buffer: int = Field(default=20_000, ge=100)
     segment_fields: Annotated[tuple[str, ...], NoDecode] = ("app", "model")
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     #: auto detects per message; or one of plain, span, otel_genai, openinference,

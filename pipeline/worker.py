@@ -11,12 +11,14 @@ from datetime import timedelta
 from functools import partial
 
 import faust
+from faust.types import Message
 
 from detectors.adwin import Adwin
 from detectors.base import DriftDetector
 from detectors.embedding import EmbeddingDrift
 from detectors.rate import BernoulliCusum
 from detectors.registry import SegmentRegistry
+from pipeline.bulk_consumer import BulkApp, BulkConsumer, bulk_transport
 from pipeline.config import Settings
 from pipeline.control import Ack, mark_acknowledged
 from pipeline.ingest import GUARDRAIL_SIGNAL, REFUSAL_SIGNAL, BatchOutcome, Ingestor, Record
@@ -40,6 +42,10 @@ from sinks.clickhouse_writer import ClickHouseWriter, WriteTicket
 from sinks.slack_alerter import SlackAlerter
 
 log = logging.getLogger("driftline.worker")
+
+
+class App(BulkApp, faust.App):
+    """The Faust app, its traces topic consumed in batches (:mod:`pipeline.bulk_consumer`)."""
 
 
 def _headers(headers: object) -> tuple[tuple[str, bytes], ...]:
@@ -70,7 +76,7 @@ def detector_factories(settings: Settings) -> dict[str, Callable[[], DriftDetect
 def build_app(settings: Settings, writer: ClickHouseWriter,
               alerter: SlackAlerter | None = None,
               embedder: Embedder | None = None) -> faust.App:
-    app = faust.App(
+    app = App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
@@ -86,6 +92,7 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         web_in_thread=False,
         logging_config=logging_config(settings.log_level, settings.log_format),
     )
+    app.bulk_transport_cls = bulk_transport(settings.traces_topic, settings.ingest_buffer)
     counters = Counters()
     traces = app.topic(settings.traces_topic, key_serializer="raw", value_serializer="raw",
                        partitions=settings.topic_partitions)
@@ -123,6 +130,8 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         # A segment whose partition moved is now updated elsewhere: reload it from the
         # table if it ever comes back, never from this process's stale copy.
         gone = {tp.partition for tp in revoked if tp.topic == settings.traces_topic}
+        app.consumer.drop_revoked(  # type: ignore[attr-defined]
+            {tp for tp in revoked if tp.topic == settings.traces_topic})
         for segment, partition in list(segment_partition.items()):
             if partition in gone:
                 registry.forget(segment)
@@ -154,15 +163,26 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
 
     @app.agent(traces, name="ingest")
     async def ingest(stream: faust.Stream) -> None:
+        # Subscribes the traces topic (and co-partitions it with the state table and the
+        # control topic); its records are diverted to ingest_batches by BulkConsumer.
+        async for event in stream.events():
+            raise RuntimeError(f"a traces record reached the stream, not the bulk path: "
+                               f"{event.message.tp}")
+
+    @app.task
+    async def ingest_batches() -> None:
+        consumer: BulkConsumer = app.consumer  # type: ignore[assignment]
         counters.started = True
         previous: asyncio.Future[None] | None = None
-        async for events in stream.noack_take(settings.batch_size, settings.batch_seconds):
-            records = [Record(e.value, e.key, e.message.topic, e.message.partition,
-                              e.message.offset, _headers(e.message.headers))
-                       for e in events]
+        while not app.should_stop:
+            messages = await consumer.take(settings.batch_size, settings.batch_seconds)
+            if not messages:
+                continue
             if previous is not None and previous.done():
-                previous.result()  # a failed completion stops the agent, loudly
-            outcome = ingestor.process(records)
+                previous.result()  # a failed completion stops the worker, loudly
+            outcome = ingestor.process([
+                Record(m.value, m.key, m.topic, m.partition, m.offset, _headers(m.headers))
+                for m in messages])
             sends = [await dlq.send(key=d.key, value=d.value, headers=d.headers(), force=True)
                      for d in outcome.dead]
             sends += [await scoring.send(key=key, value=value, force=True)
@@ -173,15 +193,16 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             # next batch is parsed (the ClickHouse thread runs beside this one).
             stored = await writer.submit(outcome.tables)
             previous = asyncio.ensure_future(complete(
-                events, outcome, stored, sends, snapshot(outcome.segments), previous,
-                stream))
+                messages, outcome, stored, sends, snapshot(outcome.segments), previous,
+                consumer))
         if previous is not None:
             await previous
 
-    async def complete(events: list[faust.EventT], outcome: BatchOutcome,
+    async def complete(messages: list[Message], outcome: BatchOutcome,
                        stored: WriteTicket, sends: list[Awaitable[object]],
-                       snapshots: list[tuple[str, int, bytes]],
-                       previous: asyncio.Future[None] | None, stream: faust.Stream) -> None:
+                       snapshots: list[tuple[str, str, int, bytes]],
+                       previous: asyncio.Future[None] | None,
+                       consumer: BulkConsumer) -> None:
         """Ack a batch once its rows are stored and its messages delivered, in order."""
         if previous is not None:
             await previous  # batches complete in order, so the newest snapshot wins
@@ -194,11 +215,10 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         counters.sampled += len(outcome.sampled)
         counters.stored += len(outcome.traces.rows)
         counters.batches += 1
-        counters.last_batch_size = len(events)
+        counters.last_batch_size = len(messages)
         announce(outcome.events)
         # Only now, with rows stored and dead letters delivered, may offsets advance.
-        for event in events:
-            await stream.ack(event)
+        consumer.ack_all(messages)
 
     if judge is not None or embedder is not None:
         @app.agent(scoring, name="score")

@@ -81,6 +81,20 @@ def scalar(settings: Settings, sql: str) -> Any:
     return rows[0][0]
 
 
+def topic_size(settings: Settings, topic: str) -> int:
+    """Messages in ``topic`` (sum of its partitions' high watermarks; 0 if it is missing)."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
+                         "group.id": f"size-{uuid.uuid4().hex}"})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return 0
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in meta.partitions)
+    finally:
+        consumer.close()
+
+
 def drain_topic(settings: Settings, topic: str, expected: int, timeout: float = 60.0
                 ) -> list[Any]:
     """Every message of ``topic`` from the beginning, until ``expected`` arrived or time ran out."""
