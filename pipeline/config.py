@@ -43,6 +43,8 @@ class Settings(BaseSettings):
     batch_seconds: float = Field(default=0.5, gt=0, le=60)
     #: fetched traces waiting for the ingest loop; beyond it the partitions pause
     ingest_buffer: int = Field(default=20_000, ge=100)
+    #: sampled traces fetched and waiting for the scoring stage (judge, embedder)
+    scoring_buffer: int = Field(default=2000, ge=100)
     segment_fields: Annotated[tuple[str, ...], NoDecode] = ("app", "model")
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     #: auto detects per message; or one of plain, span, otel_genai, openinference,

@@ -92,7 +92,11 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         web_in_thread=False,
         logging_config=logging_config(settings.log_level, settings.log_format),
     )
-    app.bulk_transport_cls = bulk_transport(settings.traces_topic, settings.ingest_buffer)
+    judge = make_judge(settings)
+    scoring_on = judge is not None or embedder is not None
+    app.bulk_transport_cls = bulk_transport(
+        {settings.traces_topic: settings.ingest_buffer,
+         **({settings.scoring_topic: settings.scoring_buffer} if scoring_on else {})})
     counters = Counters()
     traces = app.topic(settings.traces_topic, key_serializer="raw", value_serializer="raw",
                        partitions=settings.topic_partitions)
@@ -100,7 +104,6 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
                     partitions=settings.topic_partitions)
     scoring = app.topic(settings.scoring_topic, key_serializer="raw", value_serializer="raw",
                         partitions=settings.topic_partitions)
-    judge = make_judge(settings)
     state = app.tables.add(DetectorStateTable(
         app, name="detector-state", beacon=app.tables.beacon,
         key_type=bytes, value_type=bytes,
@@ -175,7 +178,8 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         counters.started = True
         previous: asyncio.Future[None] | None = None
         while not app.should_stop:
-            messages = await consumer.take(settings.batch_size, settings.batch_seconds)
+            messages = await consumer.take(settings.traces_topic, settings.batch_size,
+                                           settings.batch_seconds)
             if not messages:
                 continue
             if previous is not None and previous.done():
@@ -195,6 +199,9 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             previous = asyncio.ensure_future(complete(
                 messages, outcome, stored, sends, snapshot(outcome.segments), previous,
                 consumer))
+            # With records buffered nothing above has to wait: yield, or the fetcher, the
+            # ClickHouse flusher and the web port starve behind back-to-back batches.
+            await asyncio.sleep(0)
         if previous is not None:
             await previous
 
@@ -220,23 +227,35 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         # Only now, with rows stored and dead letters delivered, may offsets advance.
         consumer.ack_all(messages)
 
-    if judge is not None or embedder is not None:
+    if scoring_on:
         @app.agent(scoring, name="score")
-        async def scoring_stage(stream: faust.Stream) -> None:
-            async for events in stream.noack_take(256, 1.0):
+        async def scoring_subscription(stream: faust.Stream) -> None:
+            # Subscribes the scoring topic; its records are diverted to scoring_batches.
+            async for event in stream.events():
+                raise RuntimeError(f"a scoring record reached the stream, not the bulk "
+                                   f"path: {event.message.tp}")
+
+        @app.task
+        async def scoring_batches() -> None:
+            # Its own buffer and its own pace: a slow judge lets the sample queue up in
+            # the scoring topic (its partitions pause), never holds back ingestion.
+            consumer: BulkConsumer = app.consumer  # type: ignore[assignment]
+            while not app.should_stop:
+                messages = await consumer.take(settings.scoring_topic, 256, 1.0)
+                if not messages:
+                    continue
                 outcome = await score_sampled(judge, embedder, registry,
-                                              [e.value for e in events])
+                                              [m.value for m in messages])
                 await writer.write([outcome.scores, outcome.drift])
-                save_state(snapshot({e.key.decode(): e.message.partition
-                                     for e in events if e.key}))
+                save_state(snapshot({m.key.decode(): m.partition
+                                     for m in messages if m.key}))
                 counters.judged += outcome.judged
                 counters.judge_errors += outcome.judge_errors
                 counters.embedded += outcome.embedded
                 counters.embed_errors += outcome.embed_errors
                 counters.judge_cost_usd += outcome.cost_usd
                 announce(outcome.events)
-                for e in events:
-                    await stream.ack(e)
+                consumer.ack_all(messages)
 
     control = app.topic(settings.control_topic, key_serializer="raw", value_serializer="raw",
                         partitions=settings.topic_partitions)

@@ -31,6 +31,7 @@ from typing import Any
 
 import openai
 import orjson
+from openai.types.chat import ChatCompletion
 
 from pipeline.scorers.heuristics import DEFAULT_PRICES, PriceTable
 from pipeline.scorers.rows import ScoreRow
@@ -214,6 +215,7 @@ class Judge:
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.max_output_tokens = max_output_tokens
+        self._response_format = rubric.response_format()
         self.prices = prices
         self.budget = budget
         self.cache_size = cache_size
@@ -263,11 +265,14 @@ class Judge:
         try:
             async with sem:
                 self.counts["calls"] += 1
-                resp = await client.chat.completions.create(
-                    model=self.model, messages=messages,  # type: ignore[arg-type]
-                    response_format=self.rubric.response_format(),  # type: ignore[arg-type]
-                    max_tokens=self.max_output_tokens, temperature=0,
-                )
+                # The SDK's own client, retries and error types, but the body as built:
+                # chat.completions.create() first walks it against its TypedDicts, which
+                # measured 5 of the 7 ms of CPU a call cost the worker's event loop.
+                resp = await client.post(
+                    "/chat/completions", cast_to=ChatCompletion,
+                    body={"model": self.model, "messages": list(messages),
+                          "response_format": self._response_format,
+                          "max_tokens": self.max_output_tokens, "temperature": 0})
         except Exception as exc:  # every failure becomes a row, never a crash
             if self.budget is not None:
                 self.budget.settle(reserved, 0.0)
