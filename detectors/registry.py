@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
@@ -57,6 +58,8 @@ class SegmentRegistry:
         self._loader = loader
         self._detectors: dict[str, dict[str, DriftDetector]] = {}
         self._dirty: dict[str, set[str]] = {}
+        # The worker updates from its ingest thread and its scoring stage at once.
+        self._lock = threading.RLock()
         #: segments whose detectors came back from the loader
         self.restored = 0
 
@@ -87,31 +90,32 @@ class SegmentRegistry:
         self, segment: str, signal: str, value: float | np.ndarray, *, trace_id: str,
         ts: datetime,
     ) -> DriftEvent | None:
-        factory = self._factories.get(signal)
-        if factory is None:
-            return None  # a signal this registry does not watch
-        detectors = self._for(segment)
-        detector = detectors.get(signal)
-        if detector is None:
-            detector = detectors[signal] = factory()
-        detector.update(value)  # type: ignore[arg-type]  # embeddings take a vector
-        self._dirty.setdefault(segment, set()).add(signal)
-        if not detector.drift_detected:
-            return None
-        details = dict(getattr(detector, "details", {}))
-        return DriftEvent(
-            detected_at=ts,
-            segment=segment,
-            detector=detector.name,
-            signal=signal,
-            trace_id=trace_id,
-            statistic=detector.statistic,
-            threshold=detector.threshold,
-            mean_before=getattr(detector, "mean_before", float("nan")),
-            mean_after=getattr(detector, "mean_after", float("nan")),
-            window=int(getattr(detector, "window", getattr(detector, "cut_width", 0))),
-            details=details,
-        )
+        with self._lock:
+            factory = self._factories.get(signal)
+            if factory is None:
+                return None  # a signal this registry does not watch
+            detectors = self._for(segment)
+            detector = detectors.get(signal)
+            if detector is None:
+                detector = detectors[signal] = factory()
+            detector.update(value)  # type: ignore[arg-type]  # embeddings take a vector
+            self._dirty.setdefault(segment, set()).add(signal)
+            if not detector.drift_detected:
+                return None
+            details = dict(getattr(detector, "details", {}))
+            return DriftEvent(
+                detected_at=ts,
+                segment=segment,
+                detector=detector.name,
+                signal=signal,
+                trace_id=trace_id,
+                statistic=detector.statistic,
+                threshold=detector.threshold,
+                mean_before=getattr(detector, "mean_before", float("nan")),
+                mean_after=getattr(detector, "mean_after", float("nan")),
+                window=int(getattr(detector, "window", getattr(detector, "cut_width", 0))),
+                details=details,
+            )
 
     def detector(self, segment: str, signal: str) -> DriftDetector | None:
         """The live detector of (segment, signal), or None if it has seen nothing yet."""
@@ -123,26 +127,29 @@ class SegmentRegistry:
         Returns the signals whose detector was re-armed. Detectors without an alarm
         lifecycle (ADWIN forgets its old window by itself after an alarm) are skipped.
         """
-        done = []
-        for name, det in self._for(segment).items():
-            if (signal is None or name == signal) and hasattr(det, "acknowledge"):
-                det.acknowledge()
-                self._dirty.setdefault(segment, set()).add(name)
-                done.append(name)
-        return sorted(done)
+        with self._lock:
+            done = []
+            for name, det in self._for(segment).items():
+                if (signal is None or name == signal) and hasattr(det, "acknowledge"):
+                    det.acknowledge()
+                    self._dirty.setdefault(segment, set()).add(name)
+                    done.append(name)
+            return sorted(done)
 
     def take_dirty(self, segments: Iterable[str]) -> list[tuple[str, str, bytes]]:
         """(segment, signal, state) of each detector of ``segments`` updated since the last
         call. Per signal, so a large state (an embedding reference) is written only when
         its own detector moved, not with every batch of the segment's other signals."""
-        out = []
-        for segment in segments:
-            detectors = self._detectors.get(segment, {})
-            for signal in sorted(self._dirty.pop(segment, ())):
-                out.append((segment, signal, detectors[signal].state()))
-        return out
+        with self._lock:
+            out = []
+            for segment in segments:
+                detectors = self._detectors.get(segment, {})
+                for signal in sorted(self._dirty.pop(segment, ())):
+                    out.append((segment, signal, detectors[signal].state()))
+            return out
 
     def forget(self, segment: str) -> None:
         """Drop a segment (its partition moved away): the loader brings it back if needed."""
-        self._detectors.pop(segment, None)
-        self._dirty.pop(segment, None)
+        with self._lock:
+            self._detectors.pop(segment, None)
+            self._dirty.pop(segment, None)

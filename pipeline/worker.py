@@ -7,6 +7,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from functools import partial
 
@@ -172,8 +173,16 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             raise RuntimeError(f"a traces record reached the stream, not the bulk path: "
                                f"{event.message.tp}")
 
+    ingest_thread = ThreadPoolExecutor(1, thread_name_prefix="ingest")
+
+    def process(records: list[Record]) -> tuple[BatchOutcome, list[tuple[str, str, int,
+                                                                         bytes]]]:
+        outcome = ingestor.process(records)
+        return outcome, snapshot(outcome.segments)
+
     @app.task
     async def ingest_batches() -> None:
+        loop = asyncio.get_running_loop()
         consumer: BulkConsumer = app.consumer  # type: ignore[assignment]
         counters.started = True
         previous: asyncio.Future[None] | None = None
@@ -184,9 +193,12 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
                 continue
             if previous is not None and previous.done():
                 previous.result()  # a failed completion stops the worker, loudly
-            outcome = ingestor.process([
-                Record(m.value, m.key, m.topic, m.partition, m.offset, _headers(m.headers))
-                for m in messages])
+            records = [Record(m.value, m.key, m.topic, m.partition, m.offset,
+                              _headers(m.headers)) for m in messages]
+            # On the ingest thread: the event loop keeps serving the fetcher, the judge,
+            # the web port and acks while a batch is parsed (a detector's calibration
+            # can take most of a second).
+            outcome, snapshots = await loop.run_in_executor(ingest_thread, process, records)
             sends = [await dlq.send(key=d.key, value=d.value, headers=d.headers(), force=True)
                      for d in outcome.dead]
             sends += [await scoring.send(key=key, value=value, force=True)
@@ -197,8 +209,7 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             # next batch is parsed (the ClickHouse thread runs beside this one).
             stored = await writer.submit(outcome.tables)
             previous = asyncio.ensure_future(complete(
-                messages, outcome, stored, sends, snapshot(outcome.segments), previous,
-                consumer))
+                messages, outcome, stored, sends, snapshots, previous, consumer))
             # With records buffered nothing above has to wait: yield, or the fetcher, the
             # ClickHouse flusher and the web port starve behind back-to-back batches.
             await asyncio.sleep(0)
