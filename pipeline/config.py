@@ -87,6 +87,16 @@ class Settings(BaseSettings):
     #: sampled traces travel from ingest to the judge through this topic (keyed by
     #: segment), so a slow judge never holds back ingestion and nothing is lost
     scoring_topic: str = "driftline.scoring"
+    #: texts to vectors for input coverage: static | minilm | hashing | openai:<model> |
+    #: sentence-transformers:<name>; the static table is built once and cached
+    embedder: str = "static"
+    embedder_cache_dir: Path | None = None
+    #: golden versus live: the live window compared with the last accepted golden run
+    golden_window: timedelta = timedelta(hours=24)
+    #: live traces per segment read for input coverage and the report (a hash sample)
+    golden_live_sample: int = Field(default=5000, ge=100)
+    #: HTML reports of golden runs and comparisons
+    reports_dir: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
 
@@ -106,6 +116,18 @@ class Settings(BaseSettings):
                              f"got {', '.join(unknown) or 'none'}")
         return value
 
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        from pipeline.scorers.embedders import EMBEDDER_KINDS
+
+        kind, _, arg = value.partition(":")
+        if kind not in EMBEDDER_KINDS or (kind in ("openai", "sentence-transformers")
+                                          and not arg):
+            raise ValueError("must be static, minilm, hashing, openai:<model> or "
+                             "sentence-transformers:<name>")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -120,6 +142,10 @@ class Settings(BaseSettings):
     def _default_clickhouse(self) -> Settings:
         if not self.clickhouse_url:
             self.clickhouse_url = f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+        if self.reports_dir is None:
+            self.reports_dir = self.data_dir / "reports"
+        if self.embedder_cache_dir is None:
+            self.embedder_cache_dir = self.data_dir / "embedders"
         return self
 
     def limits(self) -> Limits:
