@@ -68,6 +68,9 @@ class CompareConfig:
     max_uncovered: float = 0.2
 
 
+DEFAULT_CONFIG = CompareConfig()
+
+
 def _unit(m: np.ndarray) -> np.ndarray:
     return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-12)
 
