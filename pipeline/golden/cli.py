@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -138,3 +139,117 @@ def _show(result: ComparisonResult) -> None:
                      if result.report else ""))
     if result.slack_error:
         console.print(f"[red]Slack summary not sent:[/red] {result.slack_error}")
+
+
+@golden_app.command("promote")
+def promote(
+    out: Annotated[Path, typer.Option(help="candidate cases to review (JSONL)")]
+    = Path("golden-candidates.jsonl"),
+    accept: Annotated[Path | None, typer.Option(
+        help="store the reviewed candidates of this file as a new golden version")] = None,
+    window_hours: Annotated[float | None, typer.Option(
+        help="live window in hours (default DRIFTLINE_GOLDEN_WINDOW)", min=0.01)] = None,
+    per_segment: Annotated[int, typer.Option(min=1, help="failing traces per segment")] = 50,
+    pass_score: Annotated[float, typer.Option(
+        help="a judge score below this (0..1) is a failure")] = 0.5,
+    uncovered: Annotated[bool, typer.Option(
+        help="also take inputs of the live clusters far from every golden input")] = True,
+    golden_out: Annotated[Path | None, typer.Option(
+        help="with --accept: also write the new version's cases to this JSONL")] = None,
+) -> None:
+    """Mine failing live traces (low judge score, guardrail flags, negative feedback,
+    uncovered inputs) into candidate golden cases with their source_trace_id; review the
+    file, then `--accept FILE` adds the kept ones as a new golden version."""
+    from pipeline.golden.promote import (
+        dedupe,
+        failing_traces,
+        read_reviewed,
+        store_version,
+        uncovered_candidates,
+        version_sources,
+        write_candidates,
+    )
+    from pipeline.golden.sources import Window
+
+    settings = load_settings()
+    if accept is not None:
+        try:
+            reviewed = read_reviewed(accept)
+            base_version, existing = stored_cases(settings)
+            version = store_version(settings, existing,
+                                    version_sources(settings, base_version), reviewed)
+        except (GoldenFileError, NoGoldenSet) as exc:
+            raise SystemExit(f"driftline golden promote: {exc}") from None
+        console.print(f"accepted {len(reviewed)} cases: golden version {version} "
+                      f"(from {base_version})")
+        if golden_out is not None:
+            _, cases = stored_cases(settings, version)
+            golden_out.write_bytes(b"".join(
+                orjson.dumps(c.model_dump(mode="json", exclude_defaults=True)) + b"\n"
+                for c in cases))
+            console.print(f"wrote {len(cases)} cases to {golden_out}")
+        return
+    window_len = timedelta(hours=window_hours) if window_hours else settings.golden_window
+    end = datetime.now(UTC)
+    window = Window(end - window_len, end)
+    with console.status("mining failing live traces…"):
+        candidates = failing_traces(settings, window, pass_score=pass_score,
+                                    per_segment=per_segment)
+    if uncovered:
+        with console.status("finding live inputs the golden set does not cover…"):
+            candidates += uncovered_candidates(settings, window)
+    candidates = dedupe(candidates)
+    write_candidates(out, candidates)
+    table = Table("segment", "candidates", title=f"golden candidates → {out}")
+    for segment in sorted({c.segment for c in candidates}):
+        table.add_row(segment, str(sum(c.segment == segment for c in candidates)))
+    console.print(table)
+    console.print(f"review {out} (delete the lines to drop, add expectations), then: "
+                  f"driftline golden promote --accept {out}")
+
+
+@golden_app.command("schedule")
+def schedule(
+    at: Annotated[str, typer.Option(help="time of day, HH:MM (24 h)")] = "02:00",
+    tz: Annotated[str, typer.Option(help="IANA time zone of --at")] = "UTC",
+    concurrency: Annotated[int, typer.Option(min=1, max=512)] = 16,
+) -> None:
+    """Run the nightly job every day at --at: replay the newest golden version, gate it,
+    compare with live traffic, write the report and post the Slack summary."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    from pipeline.golden.job import nightly
+    from pipeline.golden.schedule import parse_at, run_daily
+
+    try:
+        when, zone = parse_at(at), ZoneInfo(tz)
+    except (ValueError, ZoneInfoNotFoundError) as exc:
+        raise typer.BadParameter(str(exc)) from None
+    settings = load_settings()
+
+    def job() -> None:
+        outcome = nightly(settings, concurrency=concurrency, console=console)
+        console.print(outcome.describe())
+        if outcome.comparison is not None:
+            _show(outcome.comparison)
+
+    run_daily(job, when, tz=zone,
+              on_wait=lambda due: console.print(f"next golden run at {due.isoformat()}"))
+
+
+@golden_app.command("demo-set")
+def demo_set(
+    out: Path,
+    per_intent: Annotated[int, typer.Option(min=1, max=40)] = 2,
+    apps: Annotated[str, typer.Option(help="comma-separated apps")] =
+    "support-bot,card-assistant",
+) -> None:
+    """Write a demo golden set from the BANKING77 test split (CC BY 4.0, see
+    pipeline/data/banking77/ATTRIBUTION.md): --per-intent queries of each of the 77
+    intents for every app."""
+    from pipeline.golden.banking77 import banking77_cases
+
+    cases = banking77_cases(per_intent, tuple(a.strip() for a in apps.split(",") if a.strip()))
+    out.write_bytes(b"".join(orjson.dumps(c.model_dump(mode="json", exclude_defaults=True))
+                             + b"\n" for c in cases))
+    console.print(f"wrote {len(cases)} BANKING77 cases to {out}")

@@ -16,6 +16,7 @@ from pipeline.config import Settings
 from pipeline.golden.compare import (
     DEFAULT_CONFIG,
     CompareConfig,
+    Coverage,
     SegmentComparison,
     calibrated_threshold,
     compare_segment,
@@ -68,30 +69,16 @@ def compare_with_live(settings: Settings, *, compare_id: str | None = None,
     compare_id = compare_id or f"compare-{end:%Y%m%dT%H%M%S}"
     result = ComparisonResult(compare_id, window)
     with console.status("reading the live window and golden results…"):
-        golden = golden_sides(settings, golden_run)
-        live = live_sides(settings, window, sample=settings.golden_live_sample)
-    for segment in sorted(live):
-        key = match_segment(segment, golden)
-        if key is None:
-            result.unmatched.append(segment)
-            continue
-        result.segments.append(SegmentData(SegmentComparison(segment), golden[key],
-                                           live[segment]))
+        result.segments, result.unmatched = matched_segments(settings, window, golden_run)
     if not result.segments:
         return result
     with console.status(f"embedding inputs ({settings.embedder})…"):
-        _embed(settings, result.segments)
+        embed_segments(settings, result.segments)
     for s in result.segments:
-        cover = None
-        if s.golden_embeddings is not None and s.live_embeddings is not None \
-                and len(s.golden_embeddings) >= 10 and len(s.live_embeddings):
-            threshold = config.similarity_threshold or calibrated_threshold(
-                s.golden_embeddings, config.coverage_quantile)
-            cover = coverage(s.live_embeddings, s.golden_embeddings, s.live.inputs,
-                             [r["id"] for r in s.live.rows], threshold=threshold)
         s.comparison = compare_segment(
             s.live.segment, live_judge=s.live.judge, golden_judge=s.golden.judge,
-            live_flags=s.live.flags, golden_flags=s.golden.flags, cover=cover, config=config)
+            live_flags=s.live.flags, golden_flags=s.golden.flags,
+            cover=segment_coverage(s, config), config=config)
     if report:
         assert settings.reports_dir is not None
         path = settings.reports_dir / f"{compare_id}.html"
@@ -122,7 +109,35 @@ def compare_with_live(settings: Settings, *, compare_id: str | None = None,
     return result
 
 
-def _embed(settings: Settings, segments: list[SegmentData]) -> None:
+def matched_segments(settings: Settings, window: Window, golden_run: str | None = None
+                     ) -> tuple[list[SegmentData], list[str]]:
+    """Every live segment of the window paired with its golden results, and the live
+    segments that have none."""
+    golden = golden_sides(settings, golden_run)
+    live = live_sides(settings, window, sample=settings.golden_live_sample)
+    pairs, unmatched = [], []
+    for segment in sorted(live):
+        key = match_segment(segment, golden)
+        if key is None:
+            unmatched.append(segment)
+        else:
+            pairs.append(SegmentData(SegmentComparison(segment), golden[key], live[segment]))
+    return pairs, unmatched
+
+
+def segment_coverage(s: SegmentData, config: CompareConfig = DEFAULT_CONFIG
+                     ) -> Coverage | None:
+    """Input coverage of one embedded segment, or None with too few inputs to tell."""
+    if s.golden_embeddings is None or s.live_embeddings is None \
+            or len(s.golden_embeddings) < 10 or not len(s.live_embeddings):
+        return None
+    threshold = config.similarity_threshold or calibrated_threshold(
+        s.golden_embeddings, config.coverage_quantile)
+    return coverage(s.live_embeddings, s.golden_embeddings, s.live.inputs,
+                    [r["id"] for r in s.live.rows], threshold=threshold)
+
+
+def embed_segments(settings: Settings, segments: list[SegmentData]) -> None:
     """Embed every golden and live input in one pass of the configured embedder."""
     from pipeline.scorers.embedders import make_embedder
 
