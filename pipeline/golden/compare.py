@@ -119,10 +119,17 @@ def coverage(live: np.ndarray, golden: np.ndarray, texts: Sequence[str],
             # Examples nearest the cluster's centre show what the cluster is about.
             centre = _unit(live[members].mean(axis=0, keepdims=True))
             order = members[np.argsort(-(_unit(live[members]) @ centre.T)[:, 0])]
+            distinct = list(dict.fromkeys(texts[i] for i in order))
             clusters.append(Cluster(int(members.size), [ids[i] for i in order],
-                                    [texts[i] for i in order[:3]]))
+                                    distinct[:3]))
         clusters.sort(key=lambda c: -c.size)
     return Coverage(float(far.size / max(len(live), 1)), threshold, len(live), clusters)
+
+
+def coverage_flagged(cover: Coverage, config: CompareConfig = DEFAULT_CONFIG) -> bool:
+    """Is the uncovered share confidently above ``config.max_uncovered``?"""
+    share = wilson(cover.uncovered, cover.live, confidence=1 - config.alpha)
+    return share.low > config.max_uncovered
 
 
 def compare_segment(
@@ -168,8 +175,7 @@ def compare_segment(
             out.flagged_signals.append(name)
     if cover is not None:
         out.coverage = cover
-        share = wilson(cover.uncovered, cover.live, confidence=1 - config.alpha)
-        if share.low > config.max_uncovered:
+        if coverage_flagged(cover, config):
             out.reasons.append(f"{cover.uncovered_fraction:.0%} of live inputs are far from "
                                f"every golden input (similarity < {cover.threshold:.2f})")
             out.flagged_signals.append("coverage")

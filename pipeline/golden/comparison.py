@@ -129,7 +129,8 @@ def segment_coverage(s: SegmentData, config: CompareConfig = DEFAULT_CONFIG
                      ) -> Coverage | None:
     """Input coverage of one embedded segment, or None with too few inputs to tell."""
     if s.golden_embeddings is None or s.live_embeddings is None \
-            or len(s.golden_embeddings) < 10 or not len(s.live_embeddings):
+            or len(s.golden_embeddings) < 10 or not len(s.live_embeddings) \
+            or not all(s.golden.inputs):
         return None
     threshold = config.similarity_threshold or calibrated_threshold(
         s.golden_embeddings, config.coverage_quantile)

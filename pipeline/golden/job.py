@@ -21,12 +21,14 @@ from pipeline.golden.scoring import GoldenScorer
 from pipeline.golden.store import (
     LATEST_VERSION_SQL,
     case_from_row,
+    case_rows,
     cases_sql,
     json_each_row,
     result_rows,
     run_row,
     sql_str,
 )
+from pipeline.scorers.judge import Judge, load_rubric
 from pipeline.sql_client import SqlError, run_query
 
 
@@ -74,9 +76,7 @@ def stored_cases(settings: Settings, version: str | None = None
     return version, [case_from_row(r) for r in rows]
 
 
-def _judge(settings: Settings) -> object:
-    from pipeline.scorers.judge import Judge, load_rubric
-
+def _judge(settings: Settings) -> Judge:
     key = settings.judge_api_key.get_secret_value() if settings.judge_api_key else "unused"
     return Judge(load_rubric(settings.judge_rubric), model=settings.judge_model,
                  base_url=settings.judge_base_url, api_key=key,
@@ -94,26 +94,43 @@ def run_golden(settings: Settings, cases: list[GoldenCase], *, run_id: str,
     key = settings.model_api_key.get_secret_value() if settings.model_api_key else "unused"
     endpoint = Endpoint(model=settings.model_name, base_url=settings.model_base_url,
                         api_key=key, system_prompt=settings.system_prompt)
-    scorer = GoldenScorer(judge=_judge(settings) if judge else None,  # type: ignore[arg-type]
-                          model=settings.model_name)
+    scorer = GoldenScorer(judge=_judge(settings) if judge else None, model=settings.model_name)
     started = datetime.now(UTC)
     t0 = time.perf_counter()
     with Progress(TextColumn("golden run {task.fields[run]}"), BarColumn(),
                   MofNCompleteColumn(), TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("run", total=len(cases), run=run_id)
-        results = asyncio.run(run_cases(cases, endpoint, scorer, checkpoint=checkpoint,
-                                        concurrency=concurrency,
-                                        on_done=lambda _: progress.advance(task)))
+        async def replay() -> list[CaseResult]:
+            try:
+                return await run_cases(cases, endpoint, scorer, checkpoint=checkpoint,
+                                       concurrency=concurrency,
+                                       on_done=lambda _: progress.advance(task))
+            finally:
+                if scorer.judge is not None:
+                    await scorer.judge.aclose()
+
+        results = asyncio.run(replay())
     seconds = time.perf_counter() - t0
     version = dataset_version(cases)
     verdict = evaluate(_summary(run_id, results), Baseline(
         min_pass_rate=min_pass_rate, min_mean_score=min_mean_score,
         previous=_previous(settings, version, run_id)))
+    _store_cases_once(settings, cases, version)
     run_query(settings, json_each_row("golden_results", result_rows(
         run_id, cases, results, settings.segment_fields, settings.model_name)), migrate=True)
     run_query(settings, json_each_row("golden_runs", [run_row(
         run_id, version, cases, results, started, verdict.passed, settings.model_name)]))
     return RunOutcome(run_id, version, len(cases), verdict, seconds)
+
+
+def _store_cases_once(settings: Settings, cases: list[GoldenCase], version: str) -> None:
+    """A run of a file never loaded still needs its cases' inputs stored: the comparison
+    with live traffic measures coverage against them."""
+    _, rows = run_query(settings, "SELECT count() FROM golden_cases WHERE dataset_version = "
+                                  f"{sql_str(version)}", migrate=True)
+    if not rows[0][0]:
+        run_query(settings, json_each_row("golden_cases", case_rows(
+            cases, version, settings.segment_fields, "run")))
 
 
 def _summary(run_id: str, results: list[CaseResult]) -> RunSummary:

@@ -121,8 +121,10 @@ def dedupe(candidates: Iterable[Candidate]) -> list[Candidate]:
 
 def uncovered_candidates(settings: Settings, window: Window, *, per_cluster: int = 3
                          ) -> list[Candidate]:
-    """Live inputs from the clusters far from every golden input (as the comparison
-    finds them), the ones nearest each cluster's centre."""
+    """Live inputs from the clusters far from every golden input, the ones nearest each
+    cluster's centre, in the segments whose coverage the comparison flags (elsewhere the
+    few far inputs are the usual tail, see ``calibrated_threshold``)."""
+    from pipeline.golden.compare import coverage_flagged
     from pipeline.golden.comparison import embed_segments, matched_segments, segment_coverage
 
     segments, _ = matched_segments(settings, window)
@@ -132,7 +134,7 @@ def uncovered_candidates(settings: Settings, window: Window, *, per_cluster: int
     out = []
     for s in segments:
         cover = segment_coverage(s)
-        if cover is None:
+        if cover is None or not coverage_flagged(cover):
             continue
         rows = {r["id"]: r for r in s.live.rows}
         for number, cluster in enumerate(cover.clusters):
