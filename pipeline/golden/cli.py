@@ -200,6 +200,9 @@ def promote(
             candidates += uncovered_candidates(settings, window)
     candidates = dedupe(candidates)
     write_candidates(out, candidates)
+    if not candidates:
+        console.print(f"no failing live traces in the window; {out} is empty")
+        return
     table = Table("segment", "candidates", title=f"golden candidates → {out}")
     for segment in sorted({c.segment for c in candidates}):
         table.add_row(segment, str(sum(c.segment == segment for c in candidates)))

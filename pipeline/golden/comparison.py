@@ -113,6 +113,7 @@ def matched_segments(settings: Settings, window: Window, golden_run: str | None 
                      ) -> tuple[list[SegmentData], list[str]]:
     """Every live segment of the window paired with its golden results, and the live
     segments that have none."""
+    run_query(settings, "SELECT 1", migrate=True)  # a store nothing has written to yet
     golden = golden_sides(settings, golden_run)
     live = live_sides(settings, window, sample=settings.golden_live_sample)
     pairs, unmatched = [], []
