@@ -68,10 +68,10 @@ class Settings(BaseSettings):
     flag_ert: float = Field(default=100_000, gt=1)
     flag_warmup: int = Field(default=2000, ge=100)
     flag_min_rate: float = Field(default=0.005, gt=0, lt=0.5)
-    #: input drift: sampled inputs embedded by DRIFTLINE_EMBEDDER (static | minilm |
-    #: hashing | openai:<model> | sentence-transformers:<name>; "" = off) feed a per-segment
-    #: embedding detector, whose reference is its first ``embedding_warmup`` sampled inputs
-    embedder: str = ""
+    #: input drift: the worker embeds the base-rate sample's inputs (DRIFTLINE_EMBEDDER)
+    #: for a per-segment embedding detector, whose reference is its first
+    #: ``embedding_warmup`` sampled inputs
+    embedding_drift: bool = False
     embedding_ert: float = Field(default=20_000, gt=1)
     embedding_warmup: int = Field(default=1000, ge=200)
     #: keep raw traces and scores this many days (0: forever; unset: leave the tables as
@@ -109,6 +109,18 @@ class Settings(BaseSettings):
     scoring_topic: str = "driftline.scoring"
     #: operator commands (``driftline drift ack``), keyed by segment like the traces
     control_topic: str = "driftline.control"
+    #: texts to vectors, wherever driftline needs them (input drift in the worker, input
+    #: coverage of the golden set): static | minilm | hashing | openai:<model> (at
+    #: DRIFTLINE_JUDGE_BASE_URL) | sentence-transformers:<name>; the static table is
+    #: built once and cached
+    embedder: str = "static"
+    embedder_cache_dir: Path | None = None
+    #: golden versus live: the live window compared with the last accepted golden run
+    golden_window: timedelta = timedelta(hours=24)
+    #: live traces per segment read for input coverage and the report (a hash sample)
+    golden_live_sample: int = Field(default=5000, ge=100)
+    #: HTML reports of golden runs and comparisons
+    reports_dir: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
 
@@ -128,6 +140,18 @@ class Settings(BaseSettings):
                              f"got {', '.join(unknown) or 'none'}")
         return value
 
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        from pipeline.scorers.embedders import EMBEDDER_KINDS
+
+        kind, _, arg = value.partition(":")
+        if kind not in EMBEDDER_KINDS or (kind in ("openai", "sentence-transformers")
+                                          and not arg):
+            raise ValueError("must be static, minilm, hashing, openai:<model> or "
+                             "sentence-transformers:<name>")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -142,6 +166,10 @@ class Settings(BaseSettings):
     def _default_clickhouse(self) -> Settings:
         if not self.clickhouse_url:
             self.clickhouse_url = f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+        if self.reports_dir is None:
+            self.reports_dir = self.data_dir / "reports"
+        if self.embedder_cache_dir is None:
+            self.embedder_cache_dir = self.data_dir / "embedders"
         return self
 
     def limits(self) -> Limits:
@@ -157,7 +185,7 @@ class Settings(BaseSettings):
     @property
     def scoring_enabled(self) -> bool:
         """Whether ingest samples traces for the scoring stage (judge and/or embedder)."""
-        return self.judge_enabled or bool(self.embedder)
+        return self.judge_enabled or self.embedding_drift
 
     @property
     def embedded_clickhouse(self) -> bool:

@@ -326,11 +326,12 @@ def run_worker(settings: Settings) -> None:
                                         "migrations_applied": applied})
     alerter = make_alerter(settings, writer)
     embedder = None
-    if settings.embedder:
+    if settings.embedding_drift:
         # Loaded before consuming: the packaged static model's first build takes minutes.
         embedder = make_embedder(settings.embedder, base_url=settings.judge_base_url,
                                  api_key=(settings.judge_api_key.get_secret_value()
-                                          if settings.judge_api_key else None))
+                                          if settings.judge_api_key else None),
+                                 cache_dir=settings.embedder_cache_dir)
         log.info("embedder ready", extra={"embedder": settings.embedder})
     app = build_app(settings, writer, alerter, embedder)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True,

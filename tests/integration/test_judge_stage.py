@@ -35,7 +35,7 @@ def test_sampled_traces_are_judged_and_a_quality_drop_is_detected(
     settings = make_settings(tmp_path, broker, judge_base_url=sim.base_url,
                              judge_model="sim-judge", sample_rate=0.2,
                              judge_calls_per_minute=100_000, embedder="hashing",
-                             embedding_warmup=200)
+                             embedding_drift=True, embedding_warmup=200)
     ensure_topics(settings)
     assert publish(settings, generate(scenario)).delivered == N
     worker_factory(settings)

@@ -124,7 +124,7 @@ def main() -> None:
     # recorded as budget_exhausted, as in production.
     settings = load_settings(judge_base_url=sim.base_url, judge_model="sim-judge",
                              sample_rate=args.sample_rate,
-                             embedder="openai:sim-embed",
+                             embedder="openai:sim-embed", embedding_drift=True,
                              traces_topic=f"bench.{run}.traces", dlq_topic=f"bench.{run}.dlq",
                              scoring_topic=f"bench.{run}.scoring",
                              control_topic=f"bench.{run}.control",
