@@ -72,6 +72,7 @@ class BulkConsumer(AIOKafkaConsumer):
             self._flow_managed = True
         await flow.acquire()
         buffer = self._buffers[topic]
+        self._resume_drained(buffer)  # also after Faust cleared the buffer on a rebalance
         if not buffer:
             buffer.ready.clear()
             try:
@@ -79,11 +80,14 @@ class BulkConsumer(AIOKafkaConsumer):
             except TimeoutError:
                 return []
         taken = [buffer.popleft() for _ in range(min(max_records, len(buffer)))]
+        self._resume_drained(buffer)
+        return taken
+
+    def _resume_drained(self, buffer: _Buffer) -> None:
         if buffer.paused and len(buffer) <= buffer.bound // 2:
             for tp in buffer.paused:
                 self.on_buffer_drop(tp)
             buffer.paused.clear()
-        return taken
 
     def ack_all(self, messages: Iterable[Message]) -> None:
         """Ack done records of partitions still assigned here (a revoked partition's

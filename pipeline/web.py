@@ -118,7 +118,9 @@ def register_views(
     @app.page("/stats")
     class Stats(View):
         async def get(self, request: Request) -> Response:
-            body = {**counters.as_dict(), "clickhouse": asdict(writer.stats)}
+            body = {**counters.as_dict(), "clickhouse": asdict(writer.stats),
+                    "partitions": sorted(tp.partition for tp in app.consumer.assignment()
+                                         if tp.topic == traces_topic)}
             if alerter is not None:
                 body["slack"] = asdict(alerter.stats)
             return _json(self, body)

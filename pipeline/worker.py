@@ -112,7 +112,10 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         help="detector snapshots per (segment, signal)"))
 
     def load_state(segment: str, signal: str) -> bytes | None:
-        return state.get(state_key(segment, signal))
+        blob = state.get(state_key(segment, signal))
+        if blob is not None:
+            log.info("detector state restored", extra={"segment": segment, "signal": signal})
+        return blob
 
     registry = SegmentRegistry(detector_factories(settings), loader=load_state)
     ingestor = Ingestor(
