@@ -135,3 +135,104 @@ def calibrated_chain(p0: float, p1: float, ert: float) -> tuple[BernoulliChain, 
             if resolution == 1:
                 return chain, MAX_STATES
             resolution = max(1, resolution // 2)
+
+
+# --------------------------------------------------------------------------------------
+# CUSUMs on a categorical variable: the integer walk T = max(0, T + w[category])
+# --------------------------------------------------------------------------------------
+def integer_weights(llr: np.ndarray, resolution: int) -> tuple[int, ...]:
+    """A log-likelihood ratio per category as integers, the largest ``resolution`` in size.
+
+    The CUSUM then runs on integers, so it *is* the finite Markov chain that calibrates it.
+    Rounding changes the design a little (which change it is tuned to), never the
+    calibration, which is computed for the rounded weights.
+    """
+    llr = np.asarray(llr, dtype=np.float64)
+    w = np.round(llr * (resolution / np.abs(llr).max())).astype(int)
+    # a category that lowers the statistic must still lower it after rounding
+    w = np.where((w == 0) & (llr != 0), np.sign(llr), w).astype(int)
+    if not (w > 0).any() or not (w < 0).any():
+        raise ValueError("a CUSUM needs categories that raise and categories that lower it")
+    return tuple(int(v) for v in w)
+
+
+def walk_arl(w: tuple[int, ...], p: tuple[float, ...], h: int) -> float:
+    """Average run length of ``T = max(0, T + w[c])``, ``c ~ p``, from 0 until ``T >= h``.
+
+    The chain on ``0 .. h-1`` is solved exactly (Brook and Evans, 1972), as for the
+    Bernoulli walk: one dense solve of ``h`` unknowns.
+    """
+    return _walk_arl(tuple(int(v) for v in w), tuple(float(v) for v in p), int(h))
+
+
+@lru_cache(maxsize=8192)
+def _walk_arl(w: tuple[int, ...], p: tuple[float, ...], h: int) -> float:
+    idx = np.arange(h)
+    a = np.eye(h)
+    for wb, pb in zip(w, p, strict=True):
+        nxt = idx + wb
+        ok = nxt < h
+        # several categories can land on state 0: accumulate, do not overwrite
+        np.add.at(a, (idx[ok], np.maximum(nxt[ok], 0)), -pb)
+    try:
+        arl = float(np.linalg.solve(a, np.ones(h))[0])
+    except np.linalg.LinAlgError:  # pragma: no cover - (I - P) of a transient chain is regular
+        return math.inf
+    # beyond ~1e15 the solve is ill-conditioned (and such an ARL means "never" anyway)
+    return arl if 0 < arl < 1e15 else math.inf
+
+
+def walk_threshold(w: tuple[int, ...], p: tuple[float, ...], ert: float) -> int:
+    """The smallest ``h`` whose in-control ARL (categories ~ ``p``) is at least ``ert``."""
+    return _walk_threshold(tuple(int(v) for v in w), tuple(float(v) for v in p), float(ert))
+
+
+@lru_cache(maxsize=4096)
+def _walk_threshold(w: tuple[int, ...], p: tuple[float, ...], ert: float) -> int:
+    target = math.log(ert)
+    memo: dict[int, float] = {}
+
+    def f(h: int) -> float:
+        if h not in memo:
+            memo[h] = min(math.log(_walk_arl(w, p, h)), 40.0) - target
+        return memo[h]
+
+    # the same secant search on log ARL as for the Bernoulli walk
+    lo, hi = 1, 8 * max(w)
+    while f(hi) < 0:
+        if hi >= MAX_STATES:
+            return MAX_STATES
+        lo, hi = hi, min(2 * hi, MAX_STATES)
+    f_lo = f(lo)
+    while hi - lo > 1:
+        f_hi = f(hi)
+        guess = round(lo + (hi - lo) * (-f_lo) / (f_hi - f_lo)) if f_hi != f_lo else (lo + hi) // 2
+        mid = min(max(guess, lo + 1), hi - 1)
+        if f(mid) >= 0:
+            hi = mid
+        else:
+            lo, f_lo = mid, f(mid)
+            if mid + 1 < hi and f(mid + 1) >= 0:
+                return mid + 1
+    return hi
+
+
+def drift_error(w: tuple[int, ...], p: tuple[float, ...], n: int) -> tuple[float, np.ndarray]:
+    """How an error in the category rates, estimated from ``n`` points, moves the walk.
+
+    The run length depends on the rates mostly through the walk's drift ``sum(p * w)``,
+    whose standard error from ``n`` points is ``sd(w) / sqrt(n)``. Returns that error and
+    the direction of ``p`` that moves the drift by one unit (it sums to zero): the rates
+    at an error of ``e`` standard errors are ``p + e * se * direction``. For two
+    categories this is the binomial error of a rate.
+    """
+    pv = np.asarray(p, dtype=np.float64)
+    centred = np.asarray(w, dtype=np.float64) - pv @ np.asarray(w, dtype=np.float64)
+    var = float(pv @ centred**2)
+    return math.sqrt(var / max(n, 1)), pv * centred / max(var, 1e-300)
+
+
+def perturbed(p: tuple[float, ...], direction: np.ndarray, shift: float) -> tuple[float, ...]:
+    """The rates ``p`` moved by ``shift`` along ``direction``, kept a distribution."""
+    q = np.clip(np.asarray(p) + shift * direction, 1e-9, None)
+    return tuple(float(v) for v in q / q.sum())

@@ -6,7 +6,9 @@ Judge scores are on [0, 1] (the rubric's scale mapped linearly, see
 (``scorer = 'judge'``, ``name`` = the rubric) with the sampling rate that applied, and
 fed to the segment's ADWIN. Inputs are embedded in one batch per segment and fed to the
 segment's embedding detector; the row (``scorer = 'embedding'``, ``name = 'novel'``)
-says whether the input fell outside the reference (nan while the detector warms up).
+says whether the input lay farther from the reference's principal subspace than its top
+quantile bin (:meth:`detectors.embedding.EmbeddingDrift.is_novel`; nan while the detector
+warms up).
 Only traces sampled at the segment's base rate reach the embedding detector: the ones
 boosted for risk would bias the input distribution it watches. A failed call is a row
 with its error and a nan value; it never reaches a detector and never stops the stream.

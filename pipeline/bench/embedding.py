@@ -45,17 +45,21 @@ class LexicalEmbedder:
         return out / np.maximum(norms, 1e-12)
 
 
-def embedder_for(corpus: Sequence[str] = ()) -> Callable[[Sequence[str]], np.ndarray]:
-    """The product embedder if ``pipeline.embedders`` provides one, else the lexical one."""
+def product_embedder() -> Callable[[Sequence[str]], np.ndarray] | None:
+    """``pipeline.embedders.embed`` if the product provides it (not fitted here)."""
     try:
         from pipeline import embedders  # type: ignore[attr-defined]
-
-        fn = getattr(embedders, "embed", None)
-        if callable(fn):
-            return lambda texts: np.asarray(fn(list(texts)), dtype=np.float64)
     except ImportError:
-        pass
-    return LexicalEmbedder(corpus)
+        return None
+    fn = getattr(embedders, "embed", None)
+    if not callable(fn):
+        return None
+    return lambda texts: np.asarray(fn(list(texts)), dtype=np.float64)
+
+
+def embedder_for(corpus: Sequence[str] = ()) -> Callable[[Sequence[str]], np.ndarray]:
+    """The product embedder if ``pipeline.embedders`` provides one, else the lexical one."""
+    return product_embedder() or LexicalEmbedder(corpus)
 
 
 def embed(texts: Sequence[str], corpus: Sequence[str] = ()) -> np.ndarray:

@@ -122,16 +122,23 @@ def _evidently_distance(reference: np.ndarray) -> Callable[[np.ndarray], bool]:
     return test
 
 
-def _pc1(reference: np.ndarray) -> Callable[[np.ndarray], float]:
+def pc1_projection(reference: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Vectors (one or a batch) to their coordinate on the reference's first principal
+    component: the univariate view every peer without a multivariate test gets."""
     mu = reference.mean(axis=0)
     _, _, vt = np.linalg.svd(reference - mu, full_matrices=False)
     v = vt[0]
     offset = float(mu @ v)
-    return lambda x: float(x @ v) - offset
+    return lambda x: np.asarray(x) @ v - offset
+
+
+def _pc1(reference: np.ndarray) -> Callable[[np.ndarray], float]:
+    fn = pc1_projection(reference)
+    return lambda x: float(fn(x))
 
 
 DETECTORS = {
-    "embedding": ("embedding_cusum", "embedding_cusum@1000", "river_adwin",
+    "embedding": ("embedding_cusum", "river_adwin",
                   "river_page_hinkley", "river_kswin",
                   "evidently_ks", "evidently_distance"),
     "judge": ("adwin", "bernoulli_cusum", "river_page_hinkley", "river_kswin", "evidently_ks"),

@@ -34,14 +34,14 @@ def run_length(det: EmbeddingDrift, rng: np.random.Generator, basis: np.ndarray)
 
 @pytest.mark.parametrize("ert", [500, 2000])
 def test_mean_run_length_without_change_is_the_configured_ert(ert: int) -> None:
-    # 5 references x 40 streams: the ERT is averaged over the reference's sampling error,
-    # which is what the calibration aims for (see EmbeddingDrift's docstring). 8 cells,
-    # not the default 16, to keep the test fast: the calibration code is the same.
+    # 10 references x 20 streams: the ERT is the mean run length averaged over the
+    # reference's sampling error, which is what the calibration aims for (see
+    # EmbeddingDrift's docstring); one reference alone can be ~2x off either way.
     runs = []
-    for ref_seed in range(5):
+    for ref_seed in range(10):
         rng, basis = world(1000 + ref_seed)
-        det = EmbeddingDrift(draw(rng, basis, 1000), ert=ert, seed=ref_seed, cells=8)
-        runs += [run_length(det, rng, basis) for _ in range(40)]
+        det = EmbeddingDrift(draw(rng, basis, 1000), ert=ert, seed=ref_seed)
+        runs += [run_length(det, rng, basis) for _ in range(20)]
     assert len(runs) == 200
     assert abs(np.mean(runs) / ert - 1) < 0.25, np.mean(runs)
 
@@ -63,7 +63,9 @@ def test_detects_a_new_topic_at_five_percent_of_traffic() -> None:
                 break
     assert len(delays) == 10
     assert np.median(delays) < 600, delays
-    assert det.channel == "novel"
+    # the channel that alarmed saw its score rise: the topic's cell, or the residual
+    assert det.channel.startswith("cell") or det.channel == "residual:up", det.channel
+    assert det.mean_after > det.mean_before
 
 
 def test_detects_a_surge_of_a_known_family() -> None:

@@ -1,0 +1,115 @@
+"""Memory per segment: each detector's state, and a whole segment's registry entry.
+
+    .venv/bin/python tests/benchmarks/bench_detector_memory.py
+
+Two measures per detector, after it has seen 10,000 updates: the snapshot the changelog
+stores (``len(state())``, what moves with a partition on rebalance) and the Python heap it
+holds (tracemalloc: what three more of them hold, divided by three, once a first one has
+paid for imports and the calibration caches that all segments share). Embeddings are
+384-d, the reference 1,000 points, as in the issue's bar.
+"""
+
+from __future__ import annotations
+
+import sys
+import tracemalloc
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from detectors.adwin import Adwin
+from detectors.embedding import EmbeddingDrift
+from detectors.rate import BernoulliCusum
+from detectors.registry import SegmentRegistry
+from tests.benchmarks.machine import describe
+
+DIM = 384
+RNG = np.random.default_rng(0)
+BASIS = RNG.normal(size=(32, DIM))
+
+
+def vectors(n: int) -> np.ndarray:
+    return RNG.normal(size=(n, 32)) @ BASIS + 0.5 * RNG.normal(size=(n, DIM))
+
+
+REFERENCE = vectors(1000)
+
+
+def measured(make: Callable[[], Any], feed: Callable[[Any], None],
+             size: Callable[[Any], int] = lambda det: len(det.state())) -> tuple[int, int]:
+    """(snapshot bytes, heap bytes held) of one more detector built by ``make`` and fed."""
+    first = make()
+    feed(first)
+    tracemalloc.start()
+    before = tracemalloc.take_snapshot()
+    more = [make() for _ in range(3)]
+    for det in more:
+        feed(det)
+    after = tracemalloc.take_snapshot()
+    tracemalloc.stop()
+    held = sum(s.size_diff for s in after.compare_to(before, "filename"))
+    return size(first), held // len(more)
+
+
+def feed_values(values: list[float]) -> Callable[[Any], None]:
+    def feed(det: Any) -> None:
+        for v in values:
+            det.update(v)
+    return feed
+
+
+def feed_vectors(xs: np.ndarray) -> Callable[[Any], None]:
+    def feed(det: Any) -> None:
+        for x in xs:
+            det.update(x)
+    return feed
+
+
+def main() -> None:
+    print("machine:", describe())
+    flags = (RNG.random(10_000) < 0.03).astype(float).tolist()
+    scores = np.clip(RNG.normal(0.7, 0.1, 10_000), 0, 1).tolist()
+    stream = vectors(10_000)
+    cases: list[tuple[str, Callable[[], Any], Callable[[Any], None]]] = [
+        ("BernoulliCusum(p0=0.03)", partial(BernoulliCusum, 0.03), feed_values(flags)),
+        ("Adwin()", Adwin, feed_values(scores)),
+        ("EmbeddingDrift(reference 1,000 x 384)", partial(EmbeddingDrift, REFERENCE),
+         feed_vectors(stream)),
+        ("EmbeddingDrift(cells=16)", partial(EmbeddingDrift, REFERENCE, cells=16),
+         feed_vectors(stream)),
+        ("EmbeddingDrift(reference=None), warm-up 1,000 half full",
+         partial(EmbeddingDrift, warmup=1000), feed_vectors(stream[:500])),
+    ]
+    print("| detector (after 10,000 updates) | snapshot bytes | heap bytes (tracemalloc) |")
+    print("|---|---|---|")
+    for name, make, feed in cases:
+        snap, heap = measured(make, feed)
+        print(f"| {name} | {snap:,} | {heap:,} |")
+
+    def segment() -> SegmentRegistry:
+        return SegmentRegistry({
+            "refusal": partial(BernoulliCusum, 0.03), "pii": partial(BernoulliCusum, 0.01),
+            "judge": Adwin, "embedding": partial(EmbeddingDrift, REFERENCE)})
+
+    def feed_segment(reg: SegmentRegistry) -> None:
+        now = datetime(2026, 1, 1, tzinfo=UTC)
+        for i in range(10_000):
+            for signal, value in (("refusal", flags[i]), ("pii", flags[-i]),
+                                  ("judge", scores[i]), ("embedding", stream[i])):
+                reg.update("app|model", signal, value, trace_id=str(i), ts=now)
+
+    snap, heap = measured(segment, feed_segment, lambda reg: len(reg.snapshot("app|model")))
+    print(f"| one segment's registry entry (2 flag rates, judge ADWIN, embeddings) | "
+          f"{snap:,} | {heap:,} |")
+
+
+if __name__ == "__main__":
+    with threadpool_limits(1):
+        main()
