@@ -134,16 +134,35 @@ class Suite:
             # a peer without false alarms: aim at none within its control streams
             target = min(peer.mean_run_length, peer.pre_updates)
             ert = self.ert * target / min(base.mean_run_length, base.pre_updates)
-            for _ in range(6):
-                ert = float(f"{ert:.2g}")  # peers with similar rates share a config
-                name = f"{OURS}@{ert:g}"
-                if name not in tried:
-                    tried[name] = self.native(control, name, task)
-                if tried[name].fa_per_100k <= peer.fa_per_100k:
-                    break
-                ert *= 1.15 * target / tried[name].mean_run_length
+            name = self._lowest_ert(control, peer, ert, target, tried, task)
             chosen[peer.detector] = tried[name]
         return chosen
+
+    def _lowest_ert(self, control: Scenario, peer: Outcome, ert: float, target: float,
+                    tried: dict[str, Outcome], task: Any) -> str:
+        """The configuration with the lowest ERT (two significant digits) whose measured
+        false-alarm rate is no higher than the peer's: the fairest comparison for both."""
+
+        def fa(ert: float) -> tuple[str, float]:
+            name = f"{OURS}@{float(f'{ert:.2g}'):g}"
+            if name not in tried:
+                tried[name] = self.native(control, name, task)
+            return name, tried[name].fa_per_100k
+
+        name, rate = fa(ert)
+        for _ in range(6):  # up until it is no higher
+            if rate <= peer.fa_per_100k:
+                break
+            ert *= 1.1 * target / tried[name].mean_run_length
+            name, rate = fa(ert)
+        best = name
+        for _ in range(4):  # then down while it stays no higher
+            ert = float(best.split("@")[1]) * 0.9
+            name, rate = fa(ert)
+            if rate > peer.fa_per_100k:
+                break
+            best = name
+        return best
 
 
 def _compare_at_matched_rates(suite: Suite, scens: list[Scenario], outcomes: list[Outcome],
