@@ -247,6 +247,12 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
                  - np.einsum("ij,ij->i", proj, proj)) / self._resid_mean
         return np.column_stack([resid, spread, proj[:, : self._m]])
 
+    def is_novel(self, x: np.ndarray) -> bool:
+        """Whether one vector lies farther from the reference's principal subspace than
+        the top bin edge of the residual view (the scoring stage's per-trace row)."""
+        values = self._values(np.atleast_2d(np.asarray(x, dtype=np.float64)))
+        return bool(values[0, 0] > self._edges[0, -1])
+
     def categories(self, x: np.ndarray) -> np.ndarray:
         """(n, views) category of each row of ``x`` in each view (batches and benchmarks)."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))

@@ -28,7 +28,9 @@ class BernoulliCusum(Episodes, PickleSnapshot):
 
     The calibration is exact for a known ``p0``. With a warm-up estimate it is
     conditional on that estimate: a rate underestimated by 10 % roughly halves the ERT,
-    so use ``warmup >= 20 / p0`` updates (or pass ``p0``).
+    so use ``warmup >= 20 / p0`` updates (or pass ``p0``). ``min_p0`` floors the
+    estimate: for rare events (guardrail flags) a warm-up that saw none would otherwise
+    set a reference so low that the first few flags raise an alarm.
 
     >>> import random
     >>> rng = random.Random(3)
@@ -60,6 +62,7 @@ class BernoulliCusum(Episodes, PickleSnapshot):
         ert: float = 2000.0,
         ratio: float = 2.0,
         warmup: int = 500,
+        min_p0: float = 0.0,
         direction: Literal["up", "down"] = "up",
         reference_version: str | None = None,
     ) -> None:
@@ -72,6 +75,9 @@ class BernoulliCusum(Episodes, PickleSnapshot):
         self.ert = float(ert)
         self.ratio = float(ratio)
         self.warmup = int(warmup)
+        if not 0 <= min_p0 < 1:
+            raise ValueError(f"min_p0 must be in [0, 1), got {min_p0}")
+        self.min_p0 = float(min_p0)
         self.direction = direction
         self.n = 0
         self._t = 0  # the integer statistic
@@ -116,7 +122,7 @@ class BernoulliCusum(Episodes, PickleSnapshot):
             if self._warm_n >= self.warmup:
                 # half a pseudo-count each way: a warm-up without a single 1 must not
                 # yield p0 = 0, which no CUSUM can be calibrated against
-                rate = (self._warm_ones + 0.5) / (self._warm_n + 1.0)
+                rate = max((self._warm_ones + 0.5) / (self._warm_n + 1.0), self.min_p0)
                 self.set_reference(rate if self.direction == "up" else 1.0 - rate)
             return
         self.n += 1

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pickle
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterable
 from datetime import datetime
 
 import numpy as np
@@ -24,10 +24,19 @@ class SegmentRegistry:
     ...                                    trace_id=f"t{i}", ts=now))]
     >>> events[0].segment, events[0].signal, events[0].mean_after > events[0].mean_before
     ('bot|m', 'refusal', True)
-    >>> clone = SegmentRegistry({"refusal": Adwin})
-    >>> clone.restore("bot|m", registry.snapshot("bot|m"))
+
+    State is kept per (segment, signal): :meth:`take_dirty` returns the snapshots of the
+    detectors updated since it was last called, and a registry built with a ``loader``
+    restores a segment's detectors from them the first time it sees the segment.
+
+    >>> saved = {(seg, sig): blob for seg, sig, blob in registry.take_dirty(["bot|m"])}
+    >>> clone = SegmentRegistry({"refusal": Adwin},
+    ...                         loader=lambda seg, sig: saved.get((seg, sig)))
     >>> clone.segments()
-    ['bot|m']
+    []
+    >>> _ = clone.update("bot|m", "refusal", 1.0, trace_id="t", ts=now)
+    >>> clone.restored, clone.segments()
+    (1, ['bot|m'])
 
     Calibrated detectors raise one alarm per episode and re-arm on acknowledgement:
 
@@ -43,9 +52,16 @@ class SegmentRegistry:
     ['flag']
     """
 
-    def __init__(self, factories: dict[str, Callable[[], DriftDetector]]) -> None:
+    def __init__(self, factories: dict[str, Callable[[], DriftDetector]], *,
+                 loader: Callable[[str, str], bytes | None] | None = None) -> None:
         self._factories = factories
+        self._loader = loader
         self._detectors: dict[str, dict[str, DriftDetector]] = {}
+        self._dirty: dict[str, set[str]] = {}
+        # The worker updates from its ingest thread and its scoring stage at once.
+        self._lock = threading.RLock()
+        #: segments whose detectors came back from the loader
+        self.restored = 0
 
     def __contains__(self, segment: str) -> bool:
         return segment in self._detectors
@@ -56,34 +72,50 @@ class SegmentRegistry:
     def _for(self, segment: str) -> dict[str, DriftDetector]:
         found = self._detectors.get(segment)
         if found is None:
-            found = self._detectors[segment] = {}
+            found = self._detectors[segment] = self._load(segment)
         return found
+
+    def _load(self, segment: str) -> dict[str, DriftDetector]:
+        loaded: dict[str, DriftDetector] = {}
+        if self._loader is None:
+            return loaded
+        for signal, factory in self._factories.items():
+            blob = self._loader(segment, signal)
+            if blob is not None:
+                loaded[signal] = type(factory()).from_state(blob)
+        self.restored += bool(loaded)
+        return loaded
 
     def update(
         self, segment: str, signal: str, value: float | np.ndarray, *, trace_id: str,
         ts: datetime,
     ) -> DriftEvent | None:
-        detectors = self._for(segment)
-        detector = detectors.get(signal)
-        if detector is None:
-            detector = detectors[signal] = self._factories[signal]()
-        detector.update(value)  # type: ignore[arg-type]  # embeddings take a vector
-        if not detector.drift_detected:
-            return None
-        details = dict(getattr(detector, "details", {}))
-        return DriftEvent(
-            detected_at=ts,
-            segment=segment,
-            detector=detector.name,
-            signal=signal,
-            trace_id=trace_id,
-            statistic=detector.statistic,
-            threshold=detector.threshold,
-            mean_before=getattr(detector, "mean_before", float("nan")),
-            mean_after=getattr(detector, "mean_after", float("nan")),
-            window=int(getattr(detector, "window", getattr(detector, "cut_width", 0))),
-            details=details,
-        )
+        with self._lock:
+            factory = self._factories.get(signal)
+            if factory is None:
+                return None  # a signal this registry does not watch
+            detectors = self._for(segment)
+            detector = detectors.get(signal)
+            if detector is None:
+                detector = detectors[signal] = factory()
+            detector.update(value)  # type: ignore[arg-type]  # embeddings take a vector
+            self._dirty.setdefault(segment, set()).add(signal)
+            if not detector.drift_detected:
+                return None
+            details = dict(getattr(detector, "details", {}))
+            return DriftEvent(
+                detected_at=ts,
+                segment=segment,
+                detector=detector.name,
+                signal=signal,
+                trace_id=trace_id,
+                statistic=detector.statistic,
+                threshold=detector.threshold,
+                mean_before=getattr(detector, "mean_before", float("nan")),
+                mean_after=getattr(detector, "mean_after", float("nan")),
+                window=int(getattr(detector, "window", getattr(detector, "cut_width", 0))),
+                details=details,
+            )
 
     def detector(self, segment: str, signal: str) -> DriftDetector | None:
         """The live detector of (segment, signal), or None if it has seen nothing yet."""
@@ -95,27 +127,29 @@ class SegmentRegistry:
         Returns the signals whose detector was re-armed. Detectors without an alarm
         lifecycle (ADWIN forgets its old window by itself after an alarm) are skipped.
         """
-        done = []
-        for name, det in self._detectors.get(segment, {}).items():
-            if (signal is None or name == signal) and hasattr(det, "acknowledge"):
-                det.acknowledge()
-                done.append(name)
-        return sorted(done)
+        with self._lock:
+            done = []
+            for name, det in self._for(segment).items():
+                if (signal is None or name == signal) and hasattr(det, "acknowledge"):
+                    det.acknowledge()
+                    self._dirty.setdefault(segment, set()).add(name)
+                    done.append(name)
+            return sorted(done)
 
-    def snapshot(self, segment: str) -> bytes:
-        return pickle.dumps(
-            {signal: d.state() for signal, d in self._detectors.get(segment, {}).items()}
-        )
-
-    def restore(self, segment: str, blob: bytes) -> None:
-        states: dict[str, bytes] = pickle.loads(blob)
-        restored: dict[str, DriftDetector] = {}
-        for signal, state in states.items():
-            factory = self._factories.get(signal)
-            if factory is None:
-                continue  # a signal this version no longer watches
-            restored[signal] = type(factory()).from_state(state)
-        self._detectors[segment] = restored
+    def take_dirty(self, segments: Iterable[str]) -> list[tuple[str, str, bytes]]:
+        """(segment, signal, state) of each detector of ``segments`` updated since the last
+        call. Per signal, so a large state (an embedding reference) is written only when
+        its own detector moved, not with every batch of the segment's other signals."""
+        with self._lock:
+            out = []
+            for segment in segments:
+                detectors = self._detectors.get(segment, {})
+                for signal in sorted(self._dirty.pop(segment, ())):
+                    out.append((segment, signal, detectors[signal].state()))
+            return out
 
     def forget(self, segment: str) -> None:
-        self._detectors.pop(segment, None)
+        """Drop a segment (its partition moved away): the loader brings it back if needed."""
+        with self._lock:
+            self._detectors.pop(segment, None)
+            self._dirty.pop(segment, None)

@@ -24,6 +24,8 @@ app.add_typer(kafka_app, name="kafka")
 dlq_app = typer.Typer(no_args_is_help=True, help="The dead-letter topic.")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(bench_app, name="bench")
+drift_app = typer.Typer(no_args_is_help=True, help="Drift alarms: list open ones, acknowledge.")
+app.add_typer(drift_app, name="drift")
 app.add_typer(golden_app, name="golden")
 # Tables are the output: a pipe or CI log gets a readable width, not 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 120)
@@ -138,6 +140,55 @@ def demo_command(
     result = run_demo(_settings(), Scenario(n=traces, drift_at=drift_at, invalid_every=500),
                       rate=rate, console=console)
     console.print(f"demo finished in {result.seconds:.1f}s")
+
+
+OPEN_ALARMS_SQL = """
+SELECT segment, signal, detector, count() AS alarms, min(detected_at) AS first,
+       max(detected_at) AS last
+FROM drift_events FINAL WHERE acknowledged = 0
+GROUP BY segment, signal, detector ORDER BY last DESC
+"""
+
+
+@drift_app.command("list")
+def drift_list() -> None:
+    """Alarms not acknowledged yet, per segment and signal."""
+    from pipeline.sql_client import SqlError, run_query
+
+    try:
+        columns, rows = run_query(_settings(), OPEN_ALARMS_SQL, migrate=True)
+    except SqlError as exc:
+        raise SystemExit(f"driftline drift list: {exc}") from None
+    table = Table(*columns, title="open drift alarms")
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    console.print(table)
+
+
+@drift_app.command("ack")
+def drift_ack(
+    segment: Annotated[str, typer.Argument(help="the segment, e.g. 'support-bot|gpt-4o'")],
+    signal: Annotated[str, typer.Option(help="one signal only (default: all of them)")] = "",
+    by: Annotated[str, typer.Option(help="who acknowledges (recorded with the alarms)")]
+    = "",
+) -> None:
+    """Close a segment's open alarm episode: its detectors re-arm (on whichever worker
+    holds the segment) and its alarms are marked acknowledged."""
+    import getpass
+
+    from pipeline.control import Ack
+    from pipeline.producer import make_producer
+    from pipeline.topics import ensure_topics
+
+    settings = _settings()
+    ensure_topics(settings)
+    key, value = Ack(segment, signal, by or getpass.getuser()).encode()
+    producer = make_producer(settings)
+    producer.produce(settings.control_topic, key=key, value=value)
+    if producer.flush(30) != 0:
+        raise SystemExit("driftline drift ack: the command was not delivered to Kafka")
+    console.print(f"acknowledged {segment} ({signal or 'all signals'}): the worker holding "
+                  "it re-arms its detectors")
 
 
 @dlq_app.command("show")

@@ -41,6 +41,10 @@ class Settings(BaseSettings):
     web_port: int = Field(default=6066, ge=1, le=65535)
     batch_size: int = Field(default=2000, ge=1, le=1_000_000)
     batch_seconds: float = Field(default=0.5, gt=0, le=60)
+    #: fetched traces waiting for the ingest loop; beyond it the partitions pause
+    ingest_buffer: int = Field(default=20_000, ge=100)
+    #: sampled traces fetched and waiting for the scoring stage (judge, embedder)
+    scoring_buffer: int = Field(default=2000, ge=100)
     segment_fields: Annotated[tuple[str, ...], NoDecode] = ("app", "model")
     max_message_bytes: int = Field(default=1_000_000, ge=1024)
     #: auto detects per message; or one of plain, span, otel_genai, openinference,
@@ -54,6 +58,22 @@ class Settings(BaseSettings):
     #: older timestamps are dead-lettered (timestamp_out_of_range); 0 disables
     max_age: timedelta = timedelta(days=30)
     adwin_delta: float = Field(default=0.002, gt=0, lt=1)
+    #: trace ids a worker remembers to count (and keep out of detectors) duplicates:
+    #: between this many and twice as many of the latest ids; ~100 bytes each
+    dedup_window: int = Field(default=200_000, ge=1000)
+    #: guardrail flag rate (any of pii, refusal, empty, truncated, format invalid): a
+    #: Bernoulli CUSUM per segment, calibrated to this many traces between false alarms,
+    #: against the rate of its first ``flag_warmup`` traces, never taken below
+    #: ``flag_min_rate`` (a warm-up that saw no flag must not make the first one an alarm)
+    flag_ert: float = Field(default=100_000, gt=1)
+    flag_warmup: int = Field(default=2000, ge=100)
+    flag_min_rate: float = Field(default=0.005, gt=0, lt=0.5)
+    #: input drift: the worker embeds the base-rate sample's inputs (DRIFTLINE_EMBEDDER)
+    #: for a per-segment embedding detector, whose reference is its first
+    #: ``embedding_warmup`` sampled inputs
+    embedding_drift: bool = False
+    embedding_ert: float = Field(default=20_000, gt=1)
+    embedding_warmup: int = Field(default=1000, ge=200)
     #: keep raw traces and scores this many days (0: forever; unset: leave the tables as
     #: they are); applied at start-up
     traces_ttl_days: int | None = Field(default=None, ge=0)
@@ -87,6 +107,20 @@ class Settings(BaseSettings):
     #: sampled traces travel from ingest to the judge through this topic (keyed by
     #: segment), so a slow judge never holds back ingestion and nothing is lost
     scoring_topic: str = "driftline.scoring"
+    #: operator commands (``driftline drift ack``), keyed by segment like the traces
+    control_topic: str = "driftline.control"
+    #: texts to vectors, wherever driftline needs them (input drift in the worker, input
+    #: coverage of the golden set): static | minilm | hashing | openai:<model> (at
+    #: DRIFTLINE_JUDGE_BASE_URL) | sentence-transformers:<name>; the static table is
+    #: built once and cached
+    embedder: str = "static"
+    embedder_cache_dir: Path | None = None
+    #: golden versus live: the live window compared with the last accepted golden run
+    golden_window: timedelta = timedelta(hours=24)
+    #: live traces per segment read for input coverage and the report (a hash sample)
+    golden_live_sample: int = Field(default=5000, ge=100)
+    #: HTML reports of golden runs and comparisons
+    reports_dir: Path | None = None
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "console"] = "console"
 
@@ -106,6 +140,18 @@ class Settings(BaseSettings):
                              f"got {', '.join(unknown) or 'none'}")
         return value
 
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        from pipeline.scorers.embedders import EMBEDDER_KINDS
+
+        kind, _, arg = value.partition(":")
+        if kind not in EMBEDDER_KINDS or (kind in ("openai", "sentence-transformers")
+                                          and not arg):
+            raise ValueError("must be static, minilm, hashing, openai:<model> or "
+                             "sentence-transformers:<name>")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper(cls, value: object) -> object:
@@ -120,6 +166,10 @@ class Settings(BaseSettings):
     def _default_clickhouse(self) -> Settings:
         if not self.clickhouse_url:
             self.clickhouse_url = f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+        if self.reports_dir is None:
+            self.reports_dir = self.data_dir / "reports"
+        if self.embedder_cache_dir is None:
+            self.embedder_cache_dir = self.data_dir / "embedders"
         return self
 
     def limits(self) -> Limits:
@@ -131,6 +181,11 @@ class Settings(BaseSettings):
     @property
     def judge_enabled(self) -> bool:
         return self.judge_base_url is not None or self.judge_api_key is not None
+
+    @property
+    def scoring_enabled(self) -> bool:
+        """Whether ingest samples traces for the scoring stage (judge and/or embedder)."""
+        return self.judge_enabled or self.embedding_drift
 
     @property
     def embedded_clickhouse(self) -> bool:

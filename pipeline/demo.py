@@ -21,9 +21,11 @@ from pipeline.worker_process import WorkerProcess
 
 SUMMARY_SQL = """
 SELECT segment, count() AS traces,
-       round(avgIf(value, ts < toDateTime64('{drift_ts}', 3, 'UTC')), 3) AS refusal_before,
-       round(avgIf(value, ts >= toDateTime64('{drift_ts}', 3, 'UTC')), 3) AS refusal_after
-FROM scores FINAL WHERE name = 'refusal'
+       round(avgIf(heuristics['refusal'], ts < toDateTime64('{drift_ts}', 3, 'UTC')), 3)
+           AS refusal_before,
+       round(avgIf(heuristics['refusal'], ts >= toDateTime64('{drift_ts}', 3, 'UTC')), 3)
+           AS refusal_after
+FROM traces FINAL
 GROUP BY segment ORDER BY segment
 """
 EVENTS_SQL = """
@@ -49,6 +51,7 @@ def demo_settings(base: Settings, run_id: str) -> Settings:
         "traces_topic": f"driftline.demo.{run_id}.traces",
         "dlq_topic": f"driftline.demo.{run_id}.traces.dlq",
         "scoring_topic": f"driftline.demo.{run_id}.scoring",
+        "control_topic": f"driftline.demo.{run_id}.control",
         "app_id": f"driftline-demo-{run_id}",
         "data_dir": data_dir,
         "clickhouse_url": f"chdb://{(data_dir / 'clickhouse').resolve()}",

@@ -6,15 +6,17 @@ records in and results out.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import orjson
+from aiokafka.partitioner import murmur2
 
 from detectors.registry import SegmentRegistry
 from pipeline.metrics import Counters
+from pipeline.recent_ids import RecentIds
 from pipeline.scorers.heuristics import HeuristicScorer, flagged
-from pipeline.scorers.sampler import Sampler
+from pipeline.scorers.sampler import Decision, Sampler
 from schemas.events import DriftEvent
 from schemas.limits import Limits
 from schemas.parse import parse_message
@@ -27,19 +29,25 @@ TRACE_COLUMNS = (
     "trace_id", "ts", "segment", "app", "route", "model", "model_version", "prompt_version",
     "tenant", "user_id", "session_id", "input", "output", "latency_ms", "input_tokens",
     "output_tokens", "cost_usd", "feedback", "error", "metadata", "kafka_partition",
-    "kafka_offset", "source_format", "truncated_fields",
+    "kafka_offset", "source_format", "truncated_fields", "heuristics", "heuristic_labels",
 )
 DEAD_COLUMNS = ("reason", "detail", "source_topic", "source_partition", "source_offset",
                 "size_bytes", "sample")
 SCORE_COLUMNS = ("trace_id", "ts", "segment", "model_version", "scorer", "name", "value",
                  "label", "sample_rate")
+COUNT_COLUMNS = ("worker", "consumed", "stored", "dead_lettered", "duplicates",
+                 "skipped_spans", "truncated", "rerouted")
 DRIFT_COLUMNS = (
     "event_id", "detected_at", "segment", "detector", "signal", "severity", "trace_id",
     "statistic", "threshold", "mean_before", "mean_after", "window", "details",
 )
 
-#: The signals fed to a detector; the others are stored for SQL only.
-DETECTED_SIGNALS = ("refusal",)
+#: The per-trace signals ingest feeds to a segment's detectors: the refusal rate (ADWIN)
+#: and the guardrail flag rate, any flag raised (a calibrated Bernoulli CUSUM). The other
+#: heuristics are stored for SQL only.
+REFUSAL_SIGNAL = "refusal"
+GUARDRAIL_SIGNAL = "guardrail"
+DETECTED_SIGNALS = (REFUSAL_SIGNAL, GUARDRAIL_SIGNAL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,20 +63,27 @@ class Record:
 @dataclass(slots=True)
 class BatchOutcome:
     traces: TableBatch = field(default_factory=lambda: TableBatch("traces", TRACE_COLUMNS))
-    scores: TableBatch = field(default_factory=lambda: TableBatch("scores", SCORE_COLUMNS))
     drift: TableBatch = field(default_factory=lambda: TableBatch("drift_events", DRIFT_COLUMNS))
     dead_rows: TableBatch = field(default_factory=lambda: TableBatch("dead_letters",
                                                                      DEAD_COLUMNS))
+    counts: TableBatch = field(default_factory=lambda: TableBatch("ingest_batches",
+                                                                  COUNT_COLUMNS))
     dead: list[DeadLetter] = field(default_factory=list)
     events: list[DriftEvent] = field(default_factory=list)
     #: segment -> Kafka partition it arrived on, for the detector state snapshot
     segments: dict[str, int] = field(default_factory=dict)
     #: (segment key, JSON) of the traces sampled for the judge
     sampled: list[tuple[bytes, bytes]] = field(default_factory=list)
+    #: (segment key, plain JSON, headers) of traces that arrived on a partition other
+    #: than their segment's: sent back to the traces topic keyed by segment
+    rerouted: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
+    duplicates: int = 0
+    skipped_spans: int = 0
+    truncated: int = 0
 
     @property
     def tables(self) -> list[TableBatch]:
-        return [self.traces, self.scores, self.drift, self.dead_rows]
+        return [self.traces, self.drift, self.dead_rows, self.counts]
 
     def add_dead(self, d: DeadLetter) -> None:
         self.dead.append(d)
@@ -77,15 +92,46 @@ class BatchOutcome:
             len(d.value), d.value[:1024].decode("utf-8", "replace")])
 
 
-def scoring_request(trace: Trace, segment: str, rate: float) -> bytes:
-    """What the judge agent needs of a sampled trace (see :mod:`pipeline.judging`)."""
+def scoring_request(trace: Trace, segment: str, decision: Decision) -> bytes:
+    """What the scoring stage needs of a sampled trace (see :mod:`pipeline.sampled`)."""
     return orjson.dumps({
         "trace_id": trace.trace_id, "ts": trace.timestamp.isoformat(), "segment": segment,
         "model_version": trace.model_version or "", "question": trace.input_text,
-        "answer": trace.output_text, "rate": rate})
+        "answer": trace.output_text, "rate": decision.rate, "reason": decision.reason})
 
 
-def trace_row(trace: Trace, segment: str, record: Record) -> list[object]:
+def partition_of(segment: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner (murmur2, as the producer's
+    ``murmur2_random`` and aiokafka use) gives a message keyed by ``segment``."""
+    return (murmur2(segment.encode()) & 0x7FFFFFFF) % partitions
+
+
+#: Headers that carry a rerouted trace's provenance (its original wire format and cut
+#: fields) across its second trip through the traces topic.
+_FORMAT_HEADER = "driftline.source_format"
+_TRUNCATED_HEADER = "driftline.truncated_fields"
+
+
+def rerouted(trace: Trace, segment: str) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    headers = [(_FORMAT_HEADER, trace.source_format.encode())]
+    if trace.truncated_fields:
+        headers.append((_TRUNCATED_HEADER, ",".join(trace.truncated_fields).encode()))
+    return segment.encode(), trace.model_dump_json(exclude_none=True).encode(), headers
+
+
+def _restore_provenance(trace: Trace, record: Record) -> None:
+    if not record.headers:
+        return
+    headers = dict(record.headers)
+    fmt = headers.get(_FORMAT_HEADER)
+    if fmt is not None:
+        cut = headers.get(_TRUNCATED_HEADER, b"").decode()
+        trace._set_provenance(tuple(f for f in cut.split(",") if f)
+                              or trace.truncated_fields, fmt.decode())
+
+
+def trace_row(trace: Trace, segment: str, record: Record,
+              heuristics: list[tuple[str, float, str]]) -> list[object]:
     return [
         trace.trace_id, trace.timestamp, segment, trace.app or "", trace.route or "",
         trace.model or "", trace.model_version or "", trace.prompt_version or "",
@@ -93,6 +139,8 @@ def trace_row(trace: Trace, segment: str, record: Record) -> list[object]:
         trace.output_text, trace.latency_ms, trace.input_tokens, trace.output_tokens,
         trace.cost_usd, trace.feedback, trace.error or "", trace.metadata, record.partition,
         record.offset, trace.source_format, list(trace.truncated_fields),
+        {name: value for name, value, _ in heuristics},
+        {name: label for name, _, label in heuristics if label},
     ]
 
 
@@ -127,10 +175,16 @@ class Ingestor:
         counters: Counters,
         limits: Limits,
         fmt: str = "auto",
-        load_state: Callable[[str], bytes | None] = lambda segment: None,
         heuristics: HeuristicScorer | None = None,
         sampler: Sampler | None = None,
+        recent: RecentIds | None = None,
+        partitions: int | None = None,
+        worker: str = "",
     ) -> None:
+        """``partitions``: the traces topic's partition count; a trace found on another
+        partition than its segment key maps to is rerouted there (see :meth:`process`),
+        so each segment's detectors see all of its traffic in one place. ``None`` (tests,
+        replays) processes every trace where it is."""
         self.heuristics = heuristics or HeuristicScorer()
         self.sampler = sampler
         self.segment_fields = segment_fields
@@ -138,20 +192,29 @@ class Ingestor:
         self.counters = counters
         self.limits = limits
         self.fmt = fmt
-        self.load_state = load_state
+        self.recent = recent
+        self.partitions = partitions
+        self.worker = worker
 
     def process(self, records: Iterable[Record]) -> BatchOutcome:
+        """Every record becomes stored traces, rerouted traces, skipped spans or a dead
+        letter. Producers that do not key by segment (the OpenTelemetry Collector's Kafka
+        exporter, unless told to) scatter a segment over partitions; such traces are sent
+        back to the traces topic as plain JSON keyed by their segment, with their
+        provenance in headers, and processed on arrival where they belong."""
         out = BatchOutcome()
+        consumed = 0
         for record in records:
-            self.counters.consumed += 1
+            consumed += 1
             try:
                 result = parse_message(record.value, limits=self.limits, fmt=self.fmt)
             except TraceError as exc:
                 out.add_dead(dead_letter(record, exc.reason, exc.detail))
                 continue
-            self.counters.skipped_spans += result.skipped
-            self.counters.truncated += result.truncated
+            out.skipped_spans += result.skipped
+            out.truncated += result.truncated
             for trace in result.traces:
+                _restore_provenance(trace, record)
                 self._accept(trace, record, out)
             if result.rejected:
                 # Some LLM spans of a multi-span message were bad: the whole message goes
@@ -160,35 +223,41 @@ class Ingestor:
                 out.add_dead(dead_letter(
                     record, first.reason,
                     f"{len(result.rejected)} LLM span(s) rejected; first: {first.detail}"))
+        self.counters.consumed += consumed
+        self.counters.skipped_spans += out.skipped_spans
+        self.counters.truncated += out.truncated
+        self.counters.duplicates += out.duplicates
+        self.counters.rerouted += len(out.rerouted)
+        out.counts.rows.append([self.worker, consumed, len(out.traces.rows), len(out.dead),
+                                out.duplicates, out.skipped_spans, out.truncated,
+                                len(out.rerouted)])
         return out
 
     def _accept(self, trace: Trace, record: Record, out: BatchOutcome) -> None:
         segment = trace.segment_key(self.segment_fields)
-        if segment not in self.registry:
-            blob = self.load_state(segment)
-            if blob is not None:
-                self.registry.restore(segment, blob)
-                self.counters.restored_segments += 1
+        if self.partitions is not None and record.partition != partition_of(
+                segment, self.partitions):
+            out.rerouted.append(rerouted(trace, segment))
+            return
+        if self.recent is not None and self.recent.seen(trace.trace_id):
+            out.duplicates += 1  # stored already: ClickHouse would keep one row anyway
+            return
         out.segments[segment] = record.partition
-        out.traces.rows.append(trace_row(trace, segment, record))
-        # Heuristics run on every trace, so their sampling rate is 1.
-        values = {}
-        model_version = trace.model_version or ""
+        # Heuristics run on every trace and are stored on its row (see DDL 0022).
         heuristic = self.heuristics.score_trace(trace)
-        for name, value, label in heuristic:
-            values[name] = value
-            out.scores.rows.append([trace.trace_id, trace.timestamp, segment, model_version,
-                                    "heuristics", name, value, label, 1.0])
+        out.traces.rows.append(trace_row(trace, segment, record, heuristic))
+        flag = flagged(heuristic)
         if self.sampler is not None:
             decision = self.sampler.decide(
                 trace.trace_id, segment, feedback=trace.feedback, error=trace.error,
-                flagged=flagged(heuristic))
+                flagged=flag)
             if decision.sampled:
                 out.sampled.append((segment.encode(), scoring_request(
-                    trace, segment, decision.rate)))
-        for name in DETECTED_SIGNALS:
+                    trace, segment, decision)))
+        refusal = next(value for name, value, _ in heuristic if name == REFUSAL_SIGNAL)
+        for name, value in ((REFUSAL_SIGNAL, refusal), (GUARDRAIL_SIGNAL, float(flag))):
             event = self.registry.update(
-                segment, name, values[name], trace_id=trace.trace_id, ts=trace.timestamp
+                segment, name, value, trace_id=trace.trace_id, ts=trace.timestamp
             )
             if event is not None:
                 out.events.append(event)

@@ -17,6 +17,10 @@ class Counters:
     judged: int = 0
     judge_errors: int = 0
     judge_cost_usd: float = 0.0
+    embedded: int = 0
+    embed_errors: int = 0
+    duplicates: int = 0
+    rerouted: int = 0
     skipped_spans: int = 0
     truncated: int = 0
     restored_segments: int = 0
@@ -34,6 +38,9 @@ class Counters:
             "judged": self.judged,
             "judge_errors": self.judge_errors,
             "judge_cost_usd": round(self.judge_cost_usd, 6),
+            "embedded": self.embedded,
+            "duplicates": self.duplicates,
+            "rerouted": self.rerouted,
             "skipped_spans": self.skipped_spans,
             "truncated": self.truncated,
             "restored_segments": self.restored_segments,

@@ -59,7 +59,8 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
     client = admin(settings)
     wanted = {settings.traces_topic: settings.topic_partitions,
               settings.dlq_topic: settings.topic_partitions,
-              settings.scoring_topic: settings.topic_partitions}
+              settings.scoring_topic: settings.topic_partitions,
+              settings.control_topic: settings.topic_partitions}
     try:
         existing = client.list_topics(timeout=timeout).topics
     except KafkaException as exc:

@@ -52,8 +52,17 @@ def prometheus_text(counters: Counters, writer: ClickHouseWriter, lag: dict[int,
                "messages that are not LLM calls, ignored.", [({}, counters.skipped_spans)]),
         metric("driftline_truncated_total", "counter", "Traces with a text field cut to "
                "DRIFTLINE_MAX_TEXT_CHARS.", [({}, counters.truncated)]),
-        metric("driftline_sampled_total", "counter", "Traces sampled for the judge.",
-               [({}, counters.sampled)]),
+        metric("driftline_sampled_total", "counter", "Traces sampled for the scoring "
+               "stage (judge, embeddings).", [({}, counters.sampled)]),
+        metric("driftline_duplicates_total", "counter", "Traces whose trace_id this worker "
+               "had stored recently (stored once: ClickHouse keeps one row per id).",
+               [({}, counters.duplicates)]),
+        metric("driftline_rerouted_total", "counter", "Traces that arrived on another "
+               "partition than their segment's (unkeyed producers) and were sent there.",
+               [({}, counters.rerouted)]),
+        metric("driftline_embedded_total", "counter", "Sampled inputs embedded, by outcome.",
+               [({"outcome": "ok"}, counters.embedded),
+                ({"outcome": "error"}, counters.embed_errors)]),
         metric("driftline_judge_calls_total", "counter", "Judge results, by outcome.",
                [({"outcome": "ok"}, counters.judged - counters.judge_errors),
                 ({"outcome": "error"}, counters.judge_errors)]),
@@ -109,7 +118,9 @@ def register_views(
     @app.page("/stats")
     class Stats(View):
         async def get(self, request: Request) -> Response:
-            body = {**counters.as_dict(), "clickhouse": asdict(writer.stats)}
+            body = {**counters.as_dict(), "clickhouse": asdict(writer.stats),
+                    "partitions": sorted(tp.partition for tp in app.consumer.assignment()
+                                         if tp.topic == traces_topic)}
             if alerter is not None:
                 body["slack"] = asdict(alerter.stats)
             return _json(self, body)

@@ -4,19 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+import os
+import socket
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import timedelta
 from functools import partial
 
 import faust
+from faust.types import Message
 
 from detectors.adwin import Adwin
+from detectors.base import DriftDetector
+from detectors.embedding import EmbeddingDrift
+from detectors.rate import BernoulliCusum
 from detectors.registry import SegmentRegistry
+from pipeline.bulk_consumer import BulkApp, BulkConsumer, bulk_transport
 from pipeline.config import Settings
-from pipeline.ingest import DETECTED_SIGNALS, Ingestor, Record
-from pipeline.judging import JUDGE_SIGNAL, judge_batch
+from pipeline.control import Ack, mark_acknowledged
+from pipeline.ingest import GUARDRAIL_SIGNAL, REFUSAL_SIGNAL, BatchOutcome, Ingestor, Record
 from pipeline.logs import logging_config
 from pipeline.metrics import Counters
+from pipeline.recent_ids import RecentIds
+from pipeline.sampled import EMBEDDING_SIGNAL, JUDGE_SIGNAL, score_sampled
+from pipeline.scorers.embedders import Embedder, make_embedder
 from pipeline.scorers.heuristics import DEFAULT_PRICES, PriceTable
 from pipeline.scorers.judge import Judge, load_rubric
 from pipeline.scorers.sampler import Budget, Sampler
@@ -28,10 +38,14 @@ from sinks.alerts_policy import AlertPolicy
 from sinks.alerts_store import ClickHouseAlertStore
 from sinks.clickhouse_client import connect, redact
 from sinks.clickhouse_schema import apply_migrations
-from sinks.clickhouse_writer import ClickHouseWriter
+from sinks.clickhouse_writer import ClickHouseWriter, WriteTicket
 from sinks.slack_alerter import SlackAlerter
 
 log = logging.getLogger("driftline.worker")
+
+
+class App(BulkApp, faust.App):
+    """The Faust app, its traces topic consumed in batches (:mod:`pipeline.bulk_consumer`)."""
 
 
 def _headers(headers: object) -> tuple[tuple[str, bytes], ...]:
@@ -41,9 +55,28 @@ def _headers(headers: object) -> tuple[tuple[str, bytes], ...]:
     return tuple((str(k), bytes(v or b"")) for k, v in items)  # type: ignore[union-attr]
 
 
+def state_key(segment: str, signal: str) -> bytes:
+    """The detector-state table's key: one entry per (segment, signal)."""
+    return f"{segment}\x1f{signal}".encode()
+
+
+def detector_factories(settings: Settings) -> dict[str, Callable[[], DriftDetector]]:
+    """The detector of each signal, as configured (one per segment and signal)."""
+    return {
+        REFUSAL_SIGNAL: partial(Adwin, settings.adwin_delta),
+        GUARDRAIL_SIGNAL: partial(BernoulliCusum, ert=settings.flag_ert,
+                                  warmup=settings.flag_warmup,
+                                  min_p0=settings.flag_min_rate),
+        JUDGE_SIGNAL: partial(Adwin, settings.adwin_delta),
+        EMBEDDING_SIGNAL: partial(EmbeddingDrift, ert=settings.embedding_ert,
+                                  warmup=settings.embedding_warmup),
+    }
+
+
 def build_app(settings: Settings, writer: ClickHouseWriter,
-              alerter: SlackAlerter | None = None) -> faust.App:
-    app = faust.App(
+              alerter: SlackAlerter | None = None,
+              embedder: Embedder | None = None) -> faust.App:
+    app = App(
         settings.app_id,
         broker=f"kafka://{settings.kafka_bootstrap}",
         store="memory://",
@@ -59,6 +92,11 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         web_in_thread=False,
         logging_config=logging_config(settings.log_level, settings.log_format),
     )
+    judge = make_judge(settings)
+    scoring_on = judge is not None or embedder is not None
+    app.bulk_transport_cls = bulk_transport(
+        {settings.traces_topic: settings.ingest_buffer,
+         **({settings.scoring_topic: settings.scoring_buffer} if scoring_on else {})})
     counters = Counters()
     traces = app.topic(settings.traces_topic, key_serializer="raw", value_serializer="raw",
                        partitions=settings.topic_partitions)
@@ -66,15 +104,19 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
                     partitions=settings.topic_partitions)
     scoring = app.topic(settings.scoring_topic, key_serializer="raw", value_serializer="raw",
                         partitions=settings.topic_partitions)
-    judge = make_judge(settings)
     state = app.tables.add(DetectorStateTable(
         app, name="detector-state", beacon=app.tables.beacon,
         key_type=bytes, value_type=bytes,
         partitions=settings.topic_partitions,
-        help="detector snapshots per segment"))
+        help="detector snapshots per (segment, signal)"))
 
-    registry = SegmentRegistry({name: partial(Adwin, settings.adwin_delta)
-                                for name in (*DETECTED_SIGNALS, JUDGE_SIGNAL)})
+    def load_state(segment: str, signal: str) -> bytes | None:
+        blob = state.get(state_key(segment, signal))
+        if blob is not None:
+            log.info("detector state restored", extra={"segment": segment, "signal": signal})
+        return blob
+
+    registry = SegmentRegistry(detector_factories(settings), loader=load_state)
     ingestor = Ingestor(
         segment_fields=settings.segment_fields,
         registry=registry,
@@ -82,8 +124,10 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         limits=settings.limits(),
         fmt=settings.traces_format,
         sampler=(Sampler(settings.sample_rate, settings.sample_rates, settings.sample_salt)
-                 if judge is not None else None),
-        load_state=lambda segment: state.get(segment.encode()),
+                 if judge is not None or embedder is not None else None),
+        recent=RecentIds(settings.dedup_window),
+        partitions=settings.topic_partitions,
+        worker=f"{socket.gethostname()}:{os.getpid()}",
     )
     segment_partition: dict[str, int] = {}
 
@@ -92,17 +136,25 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         # A segment whose partition moved is now updated elsewhere: reload it from the
         # table if it ever comes back, never from this process's stale copy.
         gone = {tp.partition for tp in revoked if tp.topic == settings.traces_topic}
+        app.consumer.drop_revoked(  # type: ignore[attr-defined]
+            {tp for tp in revoked if tp.topic == settings.traces_topic})
         for segment, partition in list(segment_partition.items()):
             if partition in gone:
                 registry.forget(segment)
                 del segment_partition[segment]
 
-    def save_state(segments: Mapping[str, int]) -> None:
-        """Snapshot each segment's detectors into the partition its traces arrive on."""
-        for segment, partition in segments.items():
-            if segment in registry:
-                segment_partition[segment] = partition
-                state.set_in_partition(partition, segment.encode(), registry.snapshot(segment))
+    def snapshot(segments: Mapping[str, int]) -> list[tuple[str, str, int, bytes]]:
+        """The detectors of ``segments`` that moved, as they are now, with the partition
+        each segment's traces use."""
+        return [(segment, signal, segments[segment], blob)
+                for segment, signal, blob in registry.take_dirty(segments)]
+
+    def save_state(snapshots: list[tuple[str, str, int, bytes]]) -> None:
+        # Into the partition the segment's traces arrive on, so state follows a rebalance.
+        for segment, signal, partition, blob in snapshots:
+            segment_partition[segment] = partition
+            state.set_in_partition(partition, state_key(segment, signal), blob)
+        counters.restored_segments = registry.restored
 
     def announce(events: list[DriftEvent]) -> None:
         counters.alarms += len(events)
@@ -117,44 +169,122 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
 
     @app.agent(traces, name="ingest")
     async def ingest(stream: faust.Stream) -> None:
+        # Subscribes the traces topic (and co-partitions it with the state table and the
+        # control topic); its records are diverted to ingest_batches by BulkConsumer.
+        async for event in stream.events():
+            raise RuntimeError(f"a traces record reached the stream, not the bulk path: "
+                               f"{event.message.tp}")
+
+    def process(records: list[Record]) -> tuple[BatchOutcome, list[tuple[str, str, int,
+                                                                         bytes]]]:
+        outcome = ingestor.process(records)
+        return outcome, snapshot(outcome.segments)
+
+    @app.task
+    async def ingest_batches() -> None:
+        consumer: BulkConsumer = app.consumer  # type: ignore[assignment]
         counters.started = True
-        async for events in stream.noack_take(settings.batch_size, settings.batch_seconds):
-            records = [Record(e.value, e.key, e.message.topic, e.message.partition,
-                              e.message.offset, _headers(e.message.headers))
-                       for e in events]
-            outcome = ingestor.process(records)
+        previous: asyncio.Future[None] | None = None
+        while not app.should_stop:
+            messages = await consumer.take(settings.traces_topic, settings.batch_size,
+                                           settings.batch_seconds)
+            if not messages:
+                continue
+            if previous is not None and previous.done():
+                previous.result()  # a failed completion stops the worker, loudly
+            records = [Record(m.value, m.key, m.topic, m.partition, m.offset,
+                              _headers(m.headers)) for m in messages]
+            # On the event loop, not a thread: a thread measured half the throughput
+            # (GIL hand-offs with the fetcher); the loop waits for a batch, which can be
+            # a second or more when detectors calibrate at the end of their warm-up.
+            outcome, snapshots = process(records)
             sends = [await dlq.send(key=d.key, value=d.value, headers=d.headers(), force=True)
                      for d in outcome.dead]
             sends += [await scoring.send(key=key, value=value, force=True)
                       for key, value in outcome.sampled]
-            counters.sampled += len(outcome.sampled)
-            await writer.write(outcome.tables)
-            if sends:
-                await asyncio.gather(*sends)
-            save_state(outcome.segments)
-            for dead in outcome.dead:
-                counters.dead_lettered[dead.reason] += 1
-            counters.stored += len(outcome.traces.rows)
-            counters.batches += 1
-            counters.last_batch_size = len(events)
-            announce(outcome.events)
-            # Only now, with rows stored and dead letters delivered, may offsets advance.
-            for event in events:
-                await stream.ack(event)
+            sends += [await traces.send(key=key, value=value, headers=headers, force=True)
+                      for key, value, headers in outcome.rerouted]
+            # Waits only while the writer's buffer is full; the rows are stored while the
+            # next batch is parsed (the ClickHouse thread runs beside this one).
+            stored = await writer.submit(outcome.tables)
+            previous = asyncio.ensure_future(complete(
+                messages, outcome, stored, sends, snapshots, previous, consumer))
+            # With records buffered nothing above has to wait: yield, or the fetcher, the
+            # ClickHouse flusher and the web port starve behind back-to-back batches.
+            await asyncio.sleep(0)
+        if previous is not None:
+            await previous
 
-    if judge is not None:
-        @app.agent(scoring, name="judge")
-        async def judge_stage(stream: faust.Stream) -> None:
-            async for events in stream.noack_take(256, 1.0):
-                outcome = await judge_batch(judge, registry, [e.value for e in events])
+    async def complete(messages: list[Message], outcome: BatchOutcome,
+                       stored: WriteTicket, sends: list[Awaitable[object]],
+                       snapshots: list[tuple[str, str, int, bytes]],
+                       previous: asyncio.Future[None] | None,
+                       consumer: BulkConsumer) -> None:
+        """Ack a batch once its rows are stored and its messages delivered, in order."""
+        if previous is not None:
+            await previous  # batches complete in order, so the newest snapshot wins
+        await stored
+        if sends:
+            await asyncio.gather(*sends)
+        save_state(snapshots)
+        for dead in outcome.dead:
+            counters.dead_lettered[dead.reason] += 1
+        counters.sampled += len(outcome.sampled)
+        counters.stored += len(outcome.traces.rows)
+        counters.batches += 1
+        counters.last_batch_size = len(messages)
+        announce(outcome.events)
+        # Only now, with rows stored and dead letters delivered, may offsets advance.
+        consumer.ack_all(messages)
+
+    if scoring_on:
+        @app.agent(scoring, name="score")
+        async def scoring_subscription(stream: faust.Stream) -> None:
+            # Subscribes the scoring topic; its records are diverted to scoring_batches.
+            async for event in stream.events():
+                raise RuntimeError(f"a scoring record reached the stream, not the bulk "
+                                   f"path: {event.message.tp}")
+
+        @app.task
+        async def scoring_batches() -> None:
+            # Its own buffer and its own pace: a slow judge lets the sample queue up in
+            # the scoring topic (its partitions pause), never holds back ingestion.
+            consumer: BulkConsumer = app.consumer  # type: ignore[assignment]
+            while not app.should_stop:
+                messages = await consumer.take(settings.scoring_topic, 256, 1.0)
+                if not messages:
+                    continue
+                outcome = await score_sampled(judge, embedder, registry,
+                                              [m.value for m in messages])
                 await writer.write([outcome.scores, outcome.drift])
-                save_state({e.key.decode(): e.message.partition for e in events if e.key})
+                save_state(snapshot({m.key.decode(): m.partition
+                                     for m in messages if m.key}))
                 counters.judged += outcome.judged
-                counters.judge_errors += outcome.errors
+                counters.judge_errors += outcome.judge_errors
+                counters.embedded += outcome.embedded
+                counters.embed_errors += outcome.embed_errors
                 counters.judge_cost_usd += outcome.cost_usd
                 announce(outcome.events)
-                for e in events:
-                    await stream.ack(e)
+                consumer.ack_all(messages)
+
+    control = app.topic(settings.control_topic, key_serializer="raw", value_serializer="raw",
+                        partitions=settings.topic_partitions)
+
+    @app.agent(control, name="control")
+    async def control_commands(stream: faust.Stream) -> None:
+        # Same partition count as the traces topic: Faust assigns both together, so a
+        # command keyed by segment lands on the worker that holds that segment.
+        async for event in stream.events():
+            ack = Ack.decode(event.value)
+            if ack is None:
+                log.warning("control message ignored", extra={"value": event.value[:200]})
+                continue
+            rearmed = registry.acknowledge(ack.segment, ack.signal or None)
+            save_state(snapshot({ack.segment: event.message.partition}))
+            await writer.run(mark_acknowledged, writer.client, ack)
+            log.info("drift acknowledged", extra={"segment": ack.segment,
+                                                  "signal": ack.signal or "*",
+                                                  "by": ack.by, "rearmed": rearmed})
 
     register_views(app, writer, counters, sql_enabled=settings.embedded_clickhouse,
                    traces_topic=settings.traces_topic, alerter=alerter)
@@ -194,7 +324,15 @@ def run_worker(settings: Settings) -> None:
     log.info("clickhouse ready", extra={"url": redact(settings.clickhouse_url),
                                         "migrations_applied": applied})
     alerter = make_alerter(settings, writer)
-    app = build_app(settings, writer, alerter)
+    embedder = None
+    if settings.embedding_drift:
+        # Loaded before consuming: the packaged static model's first build takes minutes.
+        embedder = make_embedder(settings.embedder, base_url=settings.judge_base_url,
+                                 api_key=(settings.judge_api_key.get_secret_value()
+                                          if settings.judge_api_key else None),
+                                 cache_dir=settings.embedder_cache_dir)
+        log.info("embedder ready", extra={"embedder": settings.embedder})
+    app = build_app(settings, writer, alerter, embedder)
     worker = faust.Worker(app, loglevel=settings.log_level, quiet=True,
                           logging_config=logging_config(settings.log_level,
                                                         settings.log_format))

@@ -167,8 +167,7 @@ def _finish(data: dict[str, Any], fmt: str, limits: Limits, now: datetime | None
     truncated = truncate_text(data, limits)
     trace = build_trace(data)
     _check_time(trace, limits, now)
-    trace._truncated_fields = truncated
-    trace._source_format = fmt
+    trace._set_provenance(truncated, fmt)
     return trace
 
 

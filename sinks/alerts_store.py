@@ -118,7 +118,7 @@ class ClickHouseAlertStore:
                   "since": since, "until": event.detected_at, "limit": limit}
         rows = self.run(lambda: self.client.query(
             "SELECT s.trace_id, s.value, substring(t.output, 1, 200) "
-            "FROM (SELECT trace_id, value, ts FROM scores FINAL "
+            "FROM (SELECT trace_id, value, ts FROM scores_all "
             "      WHERE segment = {segment:String} AND isFinite(value) "
             "        AND (name = {signal:String} OR scorer = {signal:String}) "
             "        AND ts BETWEEN {since:DateTime64(3)} - INTERVAL 1 HOUR "

@@ -48,6 +48,34 @@ def check_webhook_url(url: str) -> str:
     return url
 
 
+def _retry_handlers(rate_limit: int, server_error: int, connection: int) -> list[Any]:
+    return [ConnectionErrorRetryHandler(max_retry_count=connection),
+            RateLimitErrorRetryHandler(max_retry_count=rate_limit),
+            ServerErrorRetryHandler(max_retry_count=server_error)]
+
+
+def post_message(webhook_url: str, payload: dict[str, Any], *, timeout: int = 10) -> str:
+    """Post one message that is not an alarm (a job's summary) with the alerter's retry
+    handlers. Returns the error, scrubbed of the URL, or "" when sent; never raises."""
+    check_webhook_url(webhook_url)
+    scrub = _Scrub([webhook_url, urlsplit(webhook_url).path])
+    http_log = logging.getLogger("driftline.slack.summary")
+    known = next((f for f in http_log.filters if isinstance(f, _Scrub)), None)
+    if known is None:
+        http_log.addFilter(scrub)
+    else:
+        known.secrets.extend(scrub.secrets)
+    client = WebhookClient(webhook_url, timeout=timeout, logger=http_log,
+                           retry_handlers=_retry_handlers(3, 2, 2))
+    try:
+        response = client.send_dict(payload)
+    except Exception as exc:
+        return scrub.scrub(f"{type(exc).__name__}: {exc}")[:500]
+    if response.status_code == 200:
+        return ""
+    return scrub.scrub(f"HTTP {response.status_code}: {response.body}")[:500]
+
+
 class _Scrub(logging.Filter):
     """Replaces the webhook URL (and its secret path) in every record of a logger."""
 
@@ -131,11 +159,8 @@ class SlackAlerter:
                 self._scrub.secrets)
         self._client = WebhookClient(
             webhook_url, timeout=timeout, logger=http_log,
-            retry_handlers=[
-                ConnectionErrorRetryHandler(max_retry_count=connection_retries),
-                RateLimitErrorRetryHandler(max_retry_count=rate_limit_retries),
-                ServerErrorRetryHandler(max_retry_count=server_error_retries),
-            ])
+            retry_handlers=_retry_handlers(rate_limit_retries, server_error_retries,
+                                           connection_retries))
         self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
         self._retries: list[_Retry] = []
         self._status = _Status()

@@ -43,7 +43,7 @@ def dig_in_sql(episode: Episode) -> str:
     since = episode.first.detected_at if episode.first else episode.opened_at
     return (
         "SELECT toStartOfFifteenMinutes(ts) AS t, count() AS n, round(avg(value), 4) AS mean\n"
-        "FROM scores FINAL\n"
+        "FROM scores_all\n"
         f"WHERE segment = '{_quote(episode.segment)}'\n"
         f"  AND (name = '{_quote(episode.signal)}' OR scorer = '{_quote(episode.signal)}')\n"
         f"  AND ts >= toDateTime64('{since:%Y-%m-%d %H:%M:%S}', 3, 'UTC') - INTERVAL 6 HOUR\n"

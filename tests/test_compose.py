@@ -105,8 +105,9 @@ def test_golden_job_is_opt_in() -> None:
     golden = _compose()["services"].get("golden")
     if golden is None:
         return
-    # Until `driftline golden schedule` exists, a plain `up` must not start it.
+    # It calls a model endpoint every night: a plain `up` must not start it unasked.
     assert golden.get("profiles"), "the golden service must sit behind a compose profile"
+    assert golden["command"].split()[:2] == ["golden", "schedule"]
 
 
 def test_dockerfile_copy_sources_exist() -> None:

@@ -20,11 +20,6 @@ class GoldenScorer:
     pass_score: float = 0.5
     model: str | None = None
 
-    def normalise(self, score: float) -> float:
-        assert self.judge is not None
-        lo, hi = self.judge.rubric.scale_min, self.judge.rubric.scale_max
-        return (score - lo) / (hi - lo)
-
     async def __call__(self, case: GoldenCase, answer: ModelAnswer) -> CaseResult:
         """Passed = the model answered, every expectation holds, no guardrail flag fired,
         and the judge (when it answered) scored at least ``pass_score``. A judge failure is
@@ -50,8 +45,8 @@ class GoldenScorer:
         if self.judge is not None:
             verdict = await self.judge.score(case.id, case.input_text, answer.output)
             result.cost_usd += verdict.cost_usd
-            if verdict.ok and verdict.score is not None:
-                result.judge_score = self.normalise(verdict.score)
+            if verdict.ok and verdict.value is not None:
+                result.judge_score = verdict.value
                 result.scores["judge"] = result.judge_score
                 result.labels["judge"] = verdict.label
                 if result.judge_score < self.pass_score:

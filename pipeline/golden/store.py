@@ -44,8 +44,42 @@ ORDER BY loaded_at DESC
 """
 
 
-def _segment(case: GoldenCase, fields: Sequence[str]) -> str:
-    return segment_key({"app": case.app, "route": case.route}, tuple(fields))
+def _segment(case: GoldenCase, fields: Sequence[str], model: str | None = None) -> str:
+    """The live segment a case's result speaks for: the case's app and route, and the
+    model the run replayed it through; other segment fields stay unset ("-") and match
+    any live value (see :func:`pipeline.golden.sources.match_segment`)."""
+    return segment_key({"app": case.app, "route": case.route, "model": model},
+                       tuple(fields))
+
+
+def sql_str(value: str) -> str:
+    """A ClickHouse string literal.
+
+    >>> print(sql_str("it's"))
+    'it\\'s'
+    """
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+LATEST_VERSION_SQL = """
+SELECT dataset_version FROM golden_cases FINAL
+GROUP BY dataset_version ORDER BY max(created_at) DESC LIMIT 1
+"""
+
+
+def cases_sql(version: str) -> str:
+    return ("SELECT case_id, input, expected, tags, app, route, source_trace_id, source "
+            f"FROM golden_cases FINAL WHERE dataset_version = {sql_str(version)} "
+            "AND active = 1 ORDER BY case_id")
+
+
+def case_from_row(row: Sequence[Any]) -> GoldenCase:
+    """A case back from its ``golden_cases`` row (the inverse of :func:`case_rows`)."""
+    case_id, raw_input, expected, tags, app, route, source_trace_id = row[:7]
+    return GoldenCase.model_validate({
+        "id": case_id, "input": orjson.loads(raw_input), "expected": orjson.loads(expected),
+        "tags": list(tags), "app": app or None, "route": route or None,
+        "source_trace_id": source_trace_id or None})
 
 
 def result_rows(run_id: str, cases: Sequence[GoldenCase], results: Sequence[Any],
@@ -57,7 +91,7 @@ def result_rows(run_id: str, cases: Sequence[GoldenCase], results: Sequence[Any]
         for name, value in r.scores.items():
             rows.append({
                 "run_id": run_id, "case_id": case.id, "ts": now,
-                "segment": _segment(case, segment_fields), "model_version": model,
+                "segment": _segment(case, segment_fields, model), "model_version": model,
                 "name": name, "scorer": "judge" if name == "judge" else "golden",
                 "value": value, "label": r.labels.get(name, ""), "passed": int(r.passed),
                 "output": r.answer.output, "latency_ms": r.answer.latency_ms,

@@ -213,13 +213,16 @@ class SentenceTransformerEmbedder:
         return np.asarray(vecs, dtype=np.float32)
 
 
+EMBEDDER_KINDS = ("static", "minilm", "hashing", "openai", "sentence-transformers")
+
+
 def make_embedder(spec: str = "static", *, base_url: str | None = None,
-                  api_key: str | None = None) -> Embedder:
+                  api_key: str | None = None, cache_dir: Path | None = None) -> Embedder:
     """``static`` | ``minilm`` | ``hashing`` | ``openai:<model>`` |
     ``sentence-transformers:<name-or-path>`` (``DRIFTLINE_EMBEDDER``)."""
     kind, _, arg = spec.partition(":")
     if kind == "static":
-        return StaticEmbedder.from_packaged_model(dims=int(arg or 256))
+        return StaticEmbedder.from_packaged_model(dims=int(arg or 256), cache_dir=cache_dir)
     if kind == "minilm":
         return MiniLMEmbedder()
     if kind == "hashing":

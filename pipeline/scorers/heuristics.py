@@ -94,6 +94,7 @@ _PII_RE = re.compile(
     """,
     re.VERBOSE,
 )
+_PII_GATE = re.compile(r"[\d@]")
 _NON_DIGIT = re.compile(r"\D")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
@@ -151,8 +152,14 @@ def pii_kinds(text: str) -> list[str]:
     >>> pii_kinds("order 4111 1111 1111 1112 ships on 2026-11-22")
     []
     """
+    # Every kind holds a digit or an '@', and starts at most 64 characters before its
+    # first one (an e-mail's local part): most answers have neither, and the one-pass
+    # regex costs tens of microseconds per answer where it has to scan.
+    gate = _PII_GATE.search(text)
+    if gate is None:
+        return []
     found: set[str] = set()
-    for m in _PII_RE.finditer(text):
+    for m in _PII_RE.finditer(text, max(0, gate.start() - 64)):
         kind = m.lastgroup
         value = m.group(kind)  # type: ignore[arg-type]
         if kind == "card":

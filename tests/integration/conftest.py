@@ -44,6 +44,7 @@ def make_settings(tmp: Path, broker: str, **overrides: Any) -> Settings:
         "traces_topic": f"test.{run}.traces",
         "dlq_topic": f"test.{run}.traces.dlq",
         "scoring_topic": f"test.{run}.scoring",
+        "control_topic": f"test.{run}.control",
         "app_id": f"test-{run}",
         "data_dir": tmp,
         "clickhouse_url": f"chdb://{tmp / 'clickhouse'}",
@@ -72,12 +73,28 @@ def worker_factory(tmp_path: Path) -> Iterator[Any]:
 
 
 def stats(settings: Settings) -> dict[str, Any]:
-    return worker_stats(settings)
+    # The web port answers between batches; a batch in which detectors calibrate at the
+    # end of their warm-up holds it for a second or more on a loaded machine.
+    return worker_stats(settings, timeout=30)
 
 
 def scalar(settings: Settings, sql: str) -> Any:
     _, rows = worker_query(settings, sql)
     return rows[0][0]
+
+
+def topic_size(settings: Settings, topic: str) -> int:
+    """Messages in ``topic`` (sum of its partitions' high watermarks; 0 if it is missing)."""
+    consumer = Consumer({"bootstrap.servers": settings.kafka_bootstrap,
+                         "group.id": f"size-{uuid.uuid4().hex}"})
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None:
+            return 0
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in meta.partitions)
+    finally:
+        consumer.close()
 
 
 def drain_topic(settings: Settings, topic: str, expected: int, timeout: float = 60.0

@@ -14,6 +14,7 @@ from google.protobuf import json_format
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from pipeline.producer import publish
+from pipeline.sql_client import worker_query
 from pipeline.topics import ensure_topics
 from tests.conftest import wait_for
 from tests.integration.conftest import drain_topic, make_settings, scalar, stats
@@ -86,8 +87,10 @@ def test_mixed_formats_are_accounted_for_exactly(broker: str, tmp_path: Path,
     assert publish(settings, ((None, m[0]) for m in batch)).delivered == N
 
     worker_factory(settings)
-    wait_for(lambda: stats(settings)["consumed"] == N, timeout=240,
-             what=f"{N} messages consumed")
+    # Unkeyed traces found on another partition than their segment's are sent there
+    # (keyed) and consumed a second time.
+    wait_for(lambda: stats(settings)["consumed"] - stats(settings)["rerouted"] == N,
+             timeout=240, what=f"{N} messages consumed")
     wait_for(lambda: scalar(settings, "SELECT count() FROM traces FINAL") == stored,
              timeout=60, what=f"{stored} traces stored")
     # The agent counts dead letters once Kafka has acknowledged them.
@@ -99,6 +102,18 @@ def test_mixed_formats_are_accounted_for_exactly(broker: str, tmp_path: Path,
     assert len(drain_topic(settings, settings.dlq_topic, dead)) == dead
     apps = scalar(settings, "SELECT groupUniqArray(app) FROM traces FINAL")
     assert {"support-bot", "fee-explainer"} <= set(apps)
+    # Each segment's traces were processed on one partition, so by one detector.
+    assert final["rerouted"] > 0
+    assert scalar(settings, "SELECT max(p) FROM (SELECT uniqExact(kafka_partition) AS p "
+                            "FROM traces FINAL GROUP BY segment)") == 1
+    # The per-batch counters in ClickHouse tell the same story.
+    wait_for(lambda: scalar(settings, "SELECT sum(consumed) FROM ingest_batches")
+             == N + final["rerouted"], timeout=30, what="ingest_batches complete")
+    _, [[rows, dead_rows, skipped_rows, rerouted]] = worker_query(
+        settings, "SELECT sum(stored), sum(dead_lettered), "
+                  "sum(skipped_spans), sum(rerouted) FROM ingest_batches")
+    assert (rows, dead_rows, skipped_rows, rerouted) == (stored, dead, skipped,
+                                                         final["rerouted"])
     formats = scalar(settings, "SELECT groupUniqArray(source_format) FROM traces FINAL")
     # An OTLP request's spans are stored as the convention they follow.
     assert sorted(formats) == ["openinference", "otel_genai", "plain"]

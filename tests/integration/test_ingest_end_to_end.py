@@ -54,7 +54,8 @@ def test_every_valid_trace_is_one_row(run: tuple[Settings, list[Any]]) -> None:
     per_segment = scalar(settings, "SELECT groupArray(c) FROM (SELECT count() AS c "
                                    "FROM traces FINAL GROUP BY segment)")
     assert sorted(per_segment) == [N // len(DEFAULT_SEGMENTS)] * len(DEFAULT_SEGMENTS)
-    assert scalar(settings, "SELECT count() FROM scores FINAL WHERE name = 'refusal'") == N
+    assert scalar(settings, "SELECT countIf(mapContains(heuristics, 'refusal')) "
+                            "FROM traces FINAL") == N
 
 
 def test_invalid_messages_are_dead_lettered_with_reason_and_original_bytes(

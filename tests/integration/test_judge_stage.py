@@ -34,7 +34,8 @@ def test_sampled_traces_are_judged_and_a_quality_drop_is_detected(
     scenario = Scenario(n=N, drift_at=0.5, drifted_refusal=0.30, seed=31, run_id="judge")
     settings = make_settings(tmp_path, broker, judge_base_url=sim.base_url,
                              judge_model="sim-judge", sample_rate=0.2,
-                             judge_calls_per_minute=100_000)
+                             judge_calls_per_minute=100_000, embedder="hashing",
+                             embedding_drift=True, embedding_warmup=200)
     ensure_topics(settings)
     assert publish(settings, generate(scenario)).delivered == N
     worker_factory(settings)
@@ -56,3 +57,12 @@ def test_sampled_traces_are_judged_and_a_quality_drop_is_detected(
     _, rows = worker_query(settings, "SELECT DISTINCT segment FROM drift_events FINAL "
                                      "WHERE signal = 'judge'")
     assert rows == [[scenario.drift_segment.key]] if scenario.drift_segment else False
+    # The base-rate sample's inputs were embedded (risk-boosted traces are not: they would
+    # bias the input distribution), each row saying whether the input was novel.
+    embedded = scalar(settings, "SELECT count() FROM scores FINAL WHERE scorer = 'embedding'")
+    base_rate = scalar(settings, "SELECT count() FROM scores FINAL WHERE scorer = 'judge' "
+                                 "AND sample_rate < 1")
+    assert embedded == base_rate == stats(settings)["embedded"]
+    labels = scalar(settings, "SELECT groupUniqArray(label) FROM scores FINAL "
+                              "WHERE scorer = 'embedding'")
+    assert sorted(labels)[0] == "known" and "warmup" in labels

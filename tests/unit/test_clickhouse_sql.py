@@ -21,7 +21,7 @@ from sinks.clickhouse_writer import ClickHouseWriter, TableBatch
 
 TRACE_COLUMNS = ("trace_id", "ts", "segment", "app", "model", "model_version", "input",
                  "output", "latency_ms", "input_tokens", "output_tokens", "cost_usd",
-                 "feedback", "error")
+                 "feedback", "error", "heuristics")
 SCORE_COLUMNS = ("trace_id", "ts", "segment", "model_version", "name", "scorer", "value",
                  "label", "rubric_version", "cost_usd", "sample_rate")
 SEGMENTS = ("support-bot|gpt-4o-mini", "support-bot|llama-3.1-8b", "card-assistant|haiku")
@@ -40,19 +40,19 @@ def make_rows(n: int, seed: int = 7) -> tuple[list[list[object]], list[list[obje
         ts = now - timedelta(minutes=rng.randrange(0, 300))
         latency = None if i % 11 == 0 else rng.uniform(100, 3000)
         cost = None if i % 13 == 0 else rng.uniform(0, 0.01)
+        # Heuristic flags live on the trace row (DDL 0022).
+        flags = {flag: float(rng.random() < 0.1) for flag in ("refusal", "pii", "truncated")}
         traces.append([f"t-{i}", ts, segment, segment.split("|")[0], segment.split("|")[1],
                        version, f"question {i}", f"answer {i}", latency,
                        rng.randrange(10, 500), rng.randrange(10, 900), cost,
-                       None if i % 5 else rng.choice([-1.0, 1.0]), "" if i % 17 else "boom"])
+                       None if i % 5 else rng.choice([-1.0, 1.0]), "" if i % 17 else "boom",
+                       flags])
         rate = 0.2 if i % 4 else 1.0
         if i % 3 != 2:  # a sample of traces is judged (pipeline/scorers/judge.py's shape)
             failed = i % 29 == 0  # a failed judge call: nan, left out of the views
             scores.append([f"t-{i}", ts, segment, version, "helpfulness", "judge",
                            math.nan if failed else rng.random(), rng.choice(["good", "bad"]),
                            "helpfulness-v1", 0.0005, rate])
-        for flag in ("refusal", "pii", "truncated"):
-            scores.append([f"t-{i}", ts, segment, version, flag, "heuristics",
-                           float(rng.random() < 0.1), "", "r1", 0.0, 1.0])
     return traces, scores
 
 
@@ -115,6 +115,9 @@ def test_every_migration_applied_once_and_tables_exist(client: Client) -> None:
             "segment_hourly_scores_merged", "ingest_minutely", "table_sizes"} <= tables
     columns = {r[0] for r in client.query("DESCRIBE TABLE scores").result_rows}
     assert {"scorer", "label", "rubric_version", "cost_usd", "sample_rate"} <= columns
+    client.query("SELECT * FROM ingest_hourly")  # the view's SQL is valid on this engine
+    columns = [r[0] for r in client.query("DESCRIBE TABLE ingest_hourly").result_rows]
+    assert columns[-1] == "dead_by_reason"
     columns = {r[0] for r in client.query("DESCRIBE TABLE drift_events").result_rows}
     assert {"episode_id", "severity", "reference_version", "acknowledged"} <= columns
 
@@ -148,8 +151,9 @@ def test_hourly_scores_view_agrees_with_base_table(client: Client) -> None:
                quantilesTDigest(0.1, 0.5, 0.9)(value),
                sum(value / sample_rate) / sum(1 / sample_rate),
                sum(1 / sample_rate)
-        FROM scores FINAL WHERE isFinite(value) GROUP BY ALL ORDER BY ALL""").result_rows
+        FROM scores_all WHERE isFinite(value) GROUP BY ALL ORDER BY ALL""").result_rows
     assert len(view) == len(base) > 10
+    assert {row[3] for row in view} == {"judge", "heuristics"}
     for v, b in zip(view, base, strict=True):
         assert v[:6] == b[:6]
         assert all(close(x, y) for x, y in zip(v[6:], b[6:], strict=True)), (v, b)

@@ -109,8 +109,8 @@ def test_a_cut_inside_an_open_episode_stays_latched() -> None:
 
 
 def test_a_restored_segment_keeps_every_detector_warm() -> None:
-    """The registry's per-segment snapshot (what the changelog stores) round-trips all
-    of a segment's detectors at once and the events continue identically."""
+    """The registry's snapshots (what the changelog stores, one per segment and signal)
+    bring all of a segment's detectors back and the events continue identically."""
     factories: dict[str, Callable[[], Any]] = {
         "flag": partial(BernoulliCusum, 0.05, ert=500),
         "judge": Adwin,
@@ -132,9 +132,9 @@ def test_a_restored_segment_keeps_every_detector_warm() -> None:
     expected = feed(straight, 0, 4000)
     first = SegmentRegistry(factories)
     got = feed(first, 0, 2000)
-    snapshot = first.snapshot("app|m")
-    second = SegmentRegistry(factories)
-    second.restore("app|m", snapshot)
+    saved = {(seg, sig): blob for seg, sig, blob in first.take_dirty(["app|m"])}
+    second = SegmentRegistry(factories, loader=lambda seg, sig: saved.get((seg, sig)))
     got += feed(second, 2000, 4000)
+    assert second.restored == 1
     assert got == expected
     assert {signal for i, signal, _ in expected if i >= 2000} == {"flag", "judge", "embedding"}

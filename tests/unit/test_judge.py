@@ -6,6 +6,7 @@ import asyncio
 import math
 from collections.abc import Iterator
 
+import orjson
 import pytest
 
 from pipeline.scorers.judge import Judge, JudgeItem, JudgeStats, load_rubric
@@ -41,6 +42,7 @@ def test_structured_output_parsed_with_usage_and_cost(sim: SimulatorThread) -> N
     row = good.row(sample_rate=0.05)
     assert (row.scorer, row.name, row.rubric_version, row.sample_rate) == (
         "judge", "helpfulness", "helpfulness-v1", 0.05)
+    assert good.score is not None and row.value == (good.score - 1) / 4  # 1..5 -> 0..1
     assert sim.stats.requests["chat"] == 2
 
 
@@ -107,36 +109,44 @@ def test_budget_is_never_exceeded_under_a_burst(sim: SimulatorThread) -> None:
     assert 0 < sim.stats.requests["chat"] - before < 200
 
 
-def test_online_scorer_judges_the_sample_and_survives_failures(sim: SimulatorThread) -> None:
+def test_scoring_stage_judges_embeds_and_survives_failures(sim: SimulatorThread) -> None:
+    from datetime import UTC, datetime
+    from functools import partial
+
+    from detectors.adwin import Adwin
+    from detectors.embedding import EmbeddingDrift
+    from detectors.registry import SegmentRegistry
+    from pipeline.sampled import score_sampled
     from pipeline.scorers.embedders import OpenAIEmbedder
-    from pipeline.scorers.online import OnlineScorer
-    from pipeline.scorers.sampler import Sampler
-    from schemas.trace import parse_trace
 
-    def trace(i: int, output: str, **extra: object) -> object:
-        body = {"trace_id": f"t{i}", "timestamp": 0, "input": "Where is my card?",
-                "output": output, **extra}
-        import orjson
+    now = datetime(2026, 11, 22, tzinfo=UTC).isoformat()
 
-        return parse_trace(orjson.dumps(body))
+    def request(i: int, segment: str, question: str, answer: str,
+                reason: str = "rate") -> bytes:
+        return orjson.dumps({"trace_id": f"t{i}", "ts": now, "segment": segment,
+                             "model_version": "v1", "question": question, "answer": answer,
+                             "rate": 0.1 if reason == "rate" else 1.0, "reason": reason})
 
-    batch = [(trace(i, f"It ships in {i} days."), "bot|gpt") for i in range(40)]
-    batch.append((trace(99, "I'm sorry, but I can't help with that."), "bot|gpt"))
-    batch.append((trace(98, "Fine [[sim:500]]", feedback="down"), "bot|llama"))
-    sampler = Sampler(default_rate=0.1, salt="x")
-    expected = {t.trace_id for t, s in batch  # type: ignore[attr-defined]
-                if sampler.decide(t.trace_id, s).sampled}  # type: ignore[attr-defined]
-    expected |= {"t99", "t98"}
-    scorer = OnlineScorer(
-        sampler=sampler, judge=_judge(sim, max_retries=0),
-        embedder=OpenAIEmbedder("sim-embed", base_url=sim.base_url, max_retries=0))
-    scored = asyncio.run(scorer.score(batch))  # type: ignore[arg-type]
-    assert {r.trace_id for r in scored.judged} == expected
-    judge_rows = {r.trace_id: r for r in scored.rows if r.scorer == "judge"}
-    assert judge_rows["t99"].value == 1.0 and judge_rows["t99"].sample_rate == 1.0
-    assert judge_rows["t98"].error == "http_500"
-    assert scored.embed_error.startswith("InternalServerError")  # one bad text, one batch
-    assert sum(r.name == "refusal" for r in scored.rows) == 42
+    batch = [request(i, "bot|gpt", f"Where is my card number {i}?", f"It ships in {i} days.")
+             for i in range(40)]
+    batch.append(request(99, "bot|gpt", "Q?", "I'm sorry, but I can't help.", "risk:flag"))
+    batch.append(request(98, "bot|llama", "Fine [[sim:500]]", "Fine [[sim:500]]"))
+    registry = SegmentRegistry({"judge": Adwin,
+                                "embedding": partial(EmbeddingDrift, warmup=200)})
+    out = asyncio.run(score_sampled(
+        _judge(sim, max_retries=0),
+        OpenAIEmbedder("sim-embed", base_url=sim.base_url, max_retries=0), registry, batch))
+    rows = {(r[0], r[4]): r for r in out.scores.rows}
+    assert out.judged == 42 and out.judge_errors == 1
+    assert rows[("t98", "judge")][-1] == "http_500"  # recorded, the others went on
+    assert 0.0 <= rows[("t1", "judge")][6] <= 1.0  # the rubric's 1..5 on [0, 1]
+    # Embeddings: the base-rate sample only (the risk-boosted t99 would bias the input
+    # distribution), one failed batch for the segment whose text breaks the embedder.
+    assert ("t99", "embedding") not in rows
+    assert out.embedded == 40 and out.embed_errors == 1
+    assert rows[("t98", "embedding")][-1].startswith("InternalServerError")
+    assert rows[("t1", "embedding")][7] == "warmup"  # no reference yet: nan, not a guess
+    assert registry.detector("bot|gpt", "embedding") is not None
 
 
 def test_dollar_budget_needs_a_priced_model() -> None:

@@ -138,7 +138,7 @@ def test_opening_message_has_what_how_much_since_examples_and_sql(
     examples = next(t for t in texts if t.startswith("*Example traces*"))
     assert examples.count("• `tr-") == 3 and "value=1" in examples  # refusals went up
     sql = next(t for t in texts if "*Dig in*" in t)
-    assert "FROM scores FINAL" in sql and "segment = 'bot|a'" in sql
+    assert "FROM scores_all" in sql and "segment = 'bot|a'" in sql
     assert len(blocks) <= 50
 
 

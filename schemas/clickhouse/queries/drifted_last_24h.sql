@@ -21,7 +21,7 @@ FROM alarms AS a
 INNER JOIN
 (
     SELECT segment, name, ts, trace_id, value
-    FROM scores FINAL
+    FROM scores_all
     WHERE ts >= now64(3) - INTERVAL 25 HOUR AND segment IN (SELECT segment FROM alarms)
 ) AS n ON n.segment = a.segment AND n.name = a.signal
 WHERE n.ts BETWEEN a.detected_at - INTERVAL 5 MINUTE AND a.detected_at + INTERVAL 5 MINUTE

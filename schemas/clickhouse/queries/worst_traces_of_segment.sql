@@ -21,24 +21,19 @@ WITH worst AS
 )
 SELECT
     w.segment AS segment, w.trace_id AS trace_id, w.ts AS ts, round(w.judge, 3) AS judge,
-    w.rubric AS rubric, w.label AS judge_label, f.flags AS flags,
+    w.rubric AS rubric, w.label AS judge_label, t.flags AS flags,
     t.model_version AS model_version,
     t.latency_ms AS latency_ms, t.cost_usd AS cost_usd,
     substring(t.input, 1, 160) AS input_start, substring(t.output, 1, 160) AS output_start
 FROM worst AS w
 LEFT JOIN
 (
-    SELECT trace_id,
-           groupUniqArray(if(name = 'format_valid', 'format_invalid', toString(name))) AS flags
-    FROM scores
-    WHERE ((name IN ('refusal', 'pii', 'empty', 'truncated') AND value > 0)
-           OR (name = 'format_valid' AND value = 0))
-      AND ts >= now64(3) - INTERVAL 7 DAY AND trace_id IN (SELECT trace_id FROM worst)
-    GROUP BY trace_id
-) AS f ON f.trace_id = w.trace_id
-LEFT JOIN
-(
-    SELECT trace_id, model_version, latency_ms, cost_usd, input, output
+    SELECT trace_id, model_version, latency_ms, cost_usd, input, output,
+           arrayConcat(
+               mapKeys(mapFilter((k, v) -> k IN ('refusal', 'pii', 'empty', 'truncated')
+                                           AND v > 0, heuristics)),
+               if(heuristics['format_valid'] = 0 AND mapContains(heuristics, 'format_valid'),
+                  ['format_invalid'], [])) AS flags
     FROM traces
     WHERE ts >= now64(3) - INTERVAL 7 DAY AND trace_id IN (SELECT trace_id FROM worst)
     LIMIT 1 BY trace_id

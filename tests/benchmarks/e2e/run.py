@@ -4,7 +4,8 @@
 
 Starts the local broker if none runs, publishes BANKING77 traces (four segments, one
 drifting) as fast as the producer can, then starts a worker on the embedded ClickHouse
-engine and measures: sustained traces/s through the whole path, worker CPU and RSS, and
+engine, with the judge and the embedder on a 1 % sample against the OpenAI-compatible
+simulator, and measures: sustained traces/s through the whole path, worker CPU and RSS, and
 p50/p99 publish-to-queryable latency at a steady rate. In the same run it measures a bare
 aiokafka consumer on the same topic and `json.loads` / `orjson.loads` of the same
 payloads, and prints the ratios and the machine.
@@ -29,6 +30,7 @@ from pipeline import kafka_local
 from pipeline.config import Settings, load_settings
 from pipeline.demo_traffic import Scenario, generate
 from pipeline.producer import make_producer, publish
+from pipeline.simulator import SimulatorConfig, SimulatorThread
 from pipeline.sql_client import worker_query, worker_stats
 from pipeline.topics import ensure_topics
 from pipeline.worker_process import WorkerProcess
@@ -110,12 +112,22 @@ def main() -> None:
     ap.add_argument("--partitions", type=int, default=4)
     ap.add_argument("--latency-traces", type=int, default=20_000)
     ap.add_argument("--latency-rate", type=float, default=4_000.0)
+    ap.add_argument("--sample-rate", type=float, default=0.01)
     args = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="driftline-e2e-"))
     run = uuid.uuid4().hex[:8]
-    settings = load_settings(traces_topic=f"bench.{run}.traces", dlq_topic=f"bench.{run}.dlq",
+    # The judge and the embedder both live behind the OpenAI-compatible simulator, on a
+    # 1 % sample (plus risky traces), as in production.
+    sim = SimulatorThread(SimulatorConfig()).start()
+    # The judge keeps its default budget (600 calls a minute): the sample beyond it is
+    # recorded as budget_exhausted, as in production.
+    settings = load_settings(judge_base_url=sim.base_url, judge_model="sim-judge",
+                             sample_rate=args.sample_rate,
+                             embedder="openai:sim-embed", embedding_drift=True,
+                             traces_topic=f"bench.{run}.traces", dlq_topic=f"bench.{run}.dlq",
                              scoring_topic=f"bench.{run}.scoring",
+                             control_topic=f"bench.{run}.control",
                              app_id=f"bench-{run}", data_dir=tmp, topic_partitions=args.partitions,
                              web_port=16066, log_format="json")
     if kafka_local.run("status", settings) != 0 and kafka_local.run("start", settings) != 0:
@@ -181,7 +193,9 @@ def main() -> None:
         "dateDiff('millisecond', ts, ingested_at) AS d FROM traces "
         f"WHERE trace_id LIKE 'l{run}-%')"))
     p50, p99, worst = rows[0]
+    scored = worker_stats(settings)
     worker.stop()
+    sim.stop()
 
     bare = bare_consumer_rate(settings, args.traces)
     parse = parse_rates(payloads[: min(len(payloads), 50_000)])
@@ -196,6 +210,10 @@ def main() -> None:
         table.add_row(f"{name} msgs/s (one core)", f"{r:,.0f}")
     table.add_row("ratio driftline / bare consumer", f"{rate / bare:.2f}")
     table.add_row("ratio driftline / json.loads", f"{rate / parse['json.loads']:.3f}")
+    table.add_row(f"sampled ({args.sample_rate:.0%} + risky) / judge rows (of which "
+                  "errors, mostly over budget) / embedded",
+                  f"{scored['sampled']:,} / {scored['judged']:,} ({scored['judge_errors']:,})"
+                  f" / {scored['embedded']:,}")
     table.add_row("worker CPU (cores busy while draining)", f"{cpu_share:.2f}")
     table.add_row("worker peak RSS", f"{peak / 2**20:,.0f} MiB")
     table.add_row("RSS at 25% / 50% / 100% of backlog",

@@ -1,0 +1,145 @@
+"""Two workers in one consumer group: the work splits, and detector state follows its
+partition when the group rebalances.
+
+    python -m tests.benchmarks.e2e.scale [--traces 100000] [--partitions 4]
+
+Phase 1 publishes a backlog and starts two workers together (each on its own embedded
+ClickHouse directory, as chdb allows one process per directory; in production they share
+a ClickHouse server): their combined rate against one worker's on the same backlog, and
+each one's share of partitions and traces. Phase 2 stops one worker gracefully and
+publishes more traffic: the survivor takes its partitions over and restores those
+segments' detectors from the changelog instead of starting them cold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from pipeline import kafka_local
+from pipeline.config import Settings, load_settings
+from pipeline.demo_traffic import Scenario, Segment, generate
+from pipeline.producer import publish
+from pipeline.sql_client import worker_query, worker_stats
+from pipeline.topics import ensure_topics
+from pipeline.worker_process import WorkerProcess
+from tests.benchmarks.machine import describe
+
+console = Console(width=120)
+
+
+def settings_for(base: Settings, tmp: Path, name: str, port: int) -> Settings:
+    return base.model_copy(update={"data_dir": tmp / name, "web_port": port,
+                                   "clickhouse_url": f"chdb://{tmp / name / 'clickhouse'}"})
+
+
+def stored(settings: Settings) -> int:
+    return int(worker_stats(settings, timeout=30)["stored"])
+
+
+def drain_rate(workers: list[Settings], total: int, base: int = 0) -> float:
+    """Traces/s stored by ``workers`` together, between 10 % and 90 % of ``total``."""
+    t10 = t90 = None
+    while True:
+        done = sum(stored(w) for w in workers) - base
+        now = time.perf_counter()
+        if t10 is None and done >= total // 10:
+            t10 = now
+        if t90 is None and done >= total * 9 // 10:
+            t90 = now
+        if done >= total:
+            break
+        time.sleep(0.1)  # sampling interval of the measurement
+    assert t10 is not None and t90 is not None
+    return (total * 8 // 10) / (t90 - t10)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--traces", type=int, default=100_000)
+    ap.add_argument("--partitions", type=int, default=4)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="driftline-scale-"))
+    run = uuid.uuid4().hex[:8]
+
+    def group(tag: str) -> Settings:
+        return load_settings(traces_topic=f"scale.{run}.{tag}.traces",
+                             dlq_topic=f"scale.{run}.{tag}.dlq",
+                             scoring_topic=f"scale.{run}.{tag}.scoring",
+                             control_topic=f"scale.{run}.{tag}.control",
+                             app_id=f"scale-{run}-{tag}", topic_partitions=args.partitions,
+                             log_format="json")
+
+    one, two = group("one"), group("two")
+    if kafka_local.run("status", one) != 0 and kafka_local.run("start", one) != 0:
+        raise SystemExit("no broker")
+    console.print(f"machine: {describe()}")
+    # Parallelism is per segment (a segment is one partition's): 16 segments spread the
+    # work over the partitions, where the demo's 4 may share one.
+    segments = tuple(Segment(f"app-{i}", model) for i in range(8)
+                     for model in ("gpt-4o-mini", "claude-haiku"))
+    for base in (one, two):
+        ensure_topics(base)
+        scenario = Scenario(n=args.traces, seed=5, run_id=f"s{run}{base.app_id[-3:]}",
+                            segments=segments, drift_segment=None)
+        assert publish(base, generate(scenario)).delivered == args.traces
+
+    # One worker alone, as the reference.
+    solo = settings_for(one, tmp, "solo", 16171)
+    proc = WorkerProcess(solo, tmp / "solo.log")
+    proc.start()
+    solo_rate = drain_rate([solo], args.traces)
+    proc.stop()
+
+    # Two workers together on the same backlog.
+    a, b = settings_for(two, tmp, "a", 16172), settings_for(two, tmp, "b", 16173)
+    pa, pb = WorkerProcess(a, tmp / "a.log"), WorkerProcess(b, tmp / "b.log")
+    # Both join the group together, so the first assignment already splits the work.
+    starting = [threading.Thread(target=p.start) for p in (pa, pb)]
+    for thread in starting:
+        thread.start()
+    for thread in starting:
+        thread.join()
+    pair_rate = drain_rate([a, b], args.traces)
+    shares = {name: stored(s) for name, s in (("a", a), ("b", b))}
+    parts = {name: worker_query(s, "SELECT groupUniqArray(kafka_partition) FROM traces")[1][0][0]
+             for name, s in (("a", a), ("b", b))}
+    restored_before = int(worker_stats(a)["restored_segments"])
+
+    # Rebalance: b leaves; a takes b's partitions over and must restore their detectors.
+    pb.stop()
+    more = Scenario(n=args.traces // 5, seed=6, run_id=f"m{run}", segments=segments,
+                    drift_segment=None)
+    assert publish(two, generate(more)).delivered == more.n
+    base = stored(a)
+    while stored(a) - base < more.n:
+        time.sleep(0.2)  # sampling interval of the measurement
+    restored_after = int(worker_stats(a)["restored_segments"])
+    pa.stop()
+
+    table = Table(title=f"two workers, one group, {args.partitions} partitions")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_row("one worker traces/s (10%..90% of the backlog)", f"{solo_rate:,.0f}")
+    table.add_row("two workers traces/s together", f"{pair_rate:,.0f}")
+    table.add_row("ratio two / one", f"{pair_rate / solo_rate:.2f}")
+    for name in ("a", "b"):
+        table.add_row(f"worker {name}: traces stored / partitions",
+                      f"{shares[name]:,} / {sorted(parts[name])}")
+    table.add_row("traces stored twice across the pair (replayed after a rebalance)",
+                  f"{sum(shares.values()) - args.traces:,}")
+    table.add_row("segments worker a restored from the changelog: before / after b left",
+                  f"{restored_before} / {restored_after}")
+    console.print(table)
+    console.print(f"(logs under {tmp})")
+
+
+if __name__ == "__main__":
+    main()
