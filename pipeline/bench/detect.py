@@ -12,7 +12,7 @@ import orjson
 import typer
 
 from pipeline.bench.common import SCORE_FIELDS, Signal, bench_app
-from pipeline.bench.embedding import embedder_for
+from pipeline.bench.embedding import DEFAULT_EMBEDDER, embedder_for
 from pipeline.bench.runners import DETECTORS, make_runner
 
 
@@ -54,11 +54,12 @@ def read_signal(path: Path, signal: str) -> list[Any]:
 
 
 def run_detect(reference: Sequence[Any], stream: Sequence[Any], signal: str,
-               detector: str | None = None, ert: float = 2000.0) -> dict[str, Any]:
+               detector: str | None = None, ert: float = 2000.0,
+               embedder: str = DEFAULT_EMBEDDER) -> dict[str, Any]:
     """The whole of `bench detect` without the file reading; alarms are 0-based indices."""
     name = detector or DETECTORS[signal][0]
     if signal == "embedding":
-        fn = embedder_for(list(reference))
+        fn = embedder_for(embedder)
         ref, xs = fn(reference), fn(stream)
     else:
         ref, xs = np.asarray(reference, dtype=float), list(stream)
@@ -80,6 +81,8 @@ def detect(
     detector: Annotated[str | None, typer.Option(help="detector name; default: driftline's "
                                                       "for the signal")] = None,
     ert: Annotated[float, typer.Option(help="expected updates between false alarms")] = 2000.0,
+    embedder: Annotated[str, typer.Option(help="embedder of `input` for --signal embedding, "
+                                               "as DRIFTLINE_EMBEDDER")] = DEFAULT_EMBEDDER,
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
 ) -> None:
     """Run one detector over STREAM against REFERENCE; print the alarms' stream indices.
@@ -89,7 +92,7 @@ def detect(
     embedding).
     """
     result = run_detect(read_signal(reference, signal.value), read_signal(stream, signal.value),
-                        signal.value, detector, ert)
+                        signal.value, detector, ert, embedder)
     if as_json:
         typer.echo(orjson.dumps(result).decode())
     else:

@@ -1,69 +1,47 @@
-"""Embeddings for the detector benchmark: the shipped embedder, or a lexical fallback."""
+"""Embeddings for the detector benchmarks: the product's embedders (``make_embedder``), the
+same ones the worker uses, so the suite measures what driftline ships."""
 
 from __future__ import annotations
 
-import csv
+import hashlib
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 
-from pipeline.bench.common import DATA
+from pipeline.config import Settings, load_settings
+
+#: the product default (``DRIFTLINE_EMBEDDER``'s default), not whatever the environment
+#: sets: a benchmark's default should not change with the shell it runs in
+DEFAULT_EMBEDDER: str = Settings.model_fields["embedder"].default
 
 
-# --------------------------------------------------------------------------------------
-# embeddings
-# --------------------------------------------------------------------------------------
-def _banking77_texts() -> list[str]:
-    with (DATA / "train.csv").open(newline="", encoding="utf-8") as fh:
-        return [row["text"] for row in csv.DictReader(fh)]
+def embedder_for(spec: str = DEFAULT_EMBEDDER) -> Callable[[Sequence[str]], np.ndarray]:
+    """``texts -> (n, dim) float64`` with the embedder ``spec``, built as the worker builds
+    it (``DRIFTLINE_EMBEDDER`` syntax; the static table's cache and an ``openai:`` server
+    from the usual settings)."""
+    from pipeline.scorers.embedders import make_embedder
+
+    settings = load_settings(embedder=spec)  # a bad spec stops naming DRIFTLINE_EMBEDDER
+    key = settings.judge_api_key.get_secret_value() if settings.judge_api_key else None
+    embedder = make_embedder(settings.embedder, base_url=settings.judge_base_url, api_key=key,
+                             cache_dir=settings.embedder_cache_dir)
+    return lambda texts: np.asarray(embedder.embed(list(texts)), dtype=np.float64)
 
 
-class LexicalEmbedder:
-    """Fallback embedder: hashed word uni/bigrams, TF-IDF, TruncatedSVD to ``dim`` dims.
-
-    Fitted on a fixed corpus (BANKING77's training texts plus any texts passed), not on
-    the reference alone: an embedder fitted on the reference would place the reference
-    differently from unseen texts of the same distribution, and every no-change
-    stream would look drifted. Replace with ``pipeline.embedders`` when it exists.
-    """
-
-    def __init__(self, extra_corpus: Sequence[str] = (), dim: int = 384, seed: int = 0) -> None:
-        from sklearn.decomposition import TruncatedSVD
-        from sklearn.feature_extraction.text import HashingVectorizer, TfidfTransformer
-
-        corpus = _banking77_texts() + list(extra_corpus)
-        self._hash = HashingVectorizer(ngram_range=(1, 2), n_features=2**18,
-                                       alternate_sign=False, norm=None)
-        counts = self._hash.transform(corpus)
-        self._tfidf = TfidfTransformer(sublinear_tf=True).fit(counts)
-        self._svd = TruncatedSVD(n_components=dim, random_state=seed, n_iter=4)
-        self._svd.fit(self._tfidf.transform(counts))
-
-    def __call__(self, texts: Sequence[str]) -> np.ndarray:
-        out = self._svd.transform(self._tfidf.transform(self._hash.transform(list(texts))))
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.maximum(norms, 1e-12)
-
-
-def product_embedder() -> Callable[[Sequence[str]], np.ndarray] | None:
-    """``pipeline.embedders.embed`` if the product provides it (not fitted here)."""
-    try:
-        from pipeline import embedders  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    fn = getattr(embedders, "embed", None)
-    if not callable(fn):
-        return None
-    return lambda texts: np.asarray(fn(list(texts)), dtype=np.float64)
-
-
-def embedder_for(corpus: Sequence[str] = ()) -> Callable[[Sequence[str]], np.ndarray]:
-    """The product embedder if ``pipeline.embedders`` provides one, else the lexical one."""
-    return product_embedder() or LexicalEmbedder(corpus)
-
-
-def embed(texts: Sequence[str], corpus: Sequence[str] = ()) -> np.ndarray:
-    """Embed ``texts``; the one place to swap the embedder."""
-    return embedder_for(corpus)(texts)
-
-
+def cached_embeddings(texts: Sequence[str], spec: str = DEFAULT_EMBEDDER) -> np.ndarray:
+    """Embeddings of ``texts`` by ``spec``, cached on disk per embedder spec and texts
+    (``minilm`` takes ~6 min for BANKING77's 13,083 texts on the shared box)."""
+    key = hashlib.blake2b(("\x1f".join(texts) + "\x1e" + spec).encode(),
+                          digest_size=8).hexdigest()
+    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "driftline"
+    path = cache / f"bench-banking77-{spec.replace('/', '_').replace(':', '-')}-{key}.npy"
+    if path.exists():
+        return np.load(path)
+    vectors = embedder_for(spec)(texts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, vectors)
+    tmp.replace(path)
+    return vectors

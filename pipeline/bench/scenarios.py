@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pipeline.bench.common import DATA
-from pipeline.bench.embedding import embedder_for, product_embedder
+from pipeline.bench.embedding import DEFAULT_EMBEDDER, cached_embeddings
 
 
 @dataclass
@@ -28,30 +27,11 @@ class Scenario:
     probe_at: int = -1
 
 
-def _cached_vectors(texts: list[str]) -> np.ndarray:
-    """Embeddings of the suite's texts, cached on disk (the lexical fit costs ~30-50 s
-    on the shared box); keyed by the texts and the embedder, so a new embedder refits."""
-    import hashlib
-    import os
-
-    # the cache key needs only the embedder's kind: fitting the lexical one (~90 s) waits
-    # until the cache misses
-    kind = "pipeline.embedders" if product_embedder() is not None else "LexicalEmbedder"
-    key = hashlib.blake2b(("\x1f".join(texts) + kind).encode(), digest_size=8).hexdigest()
-    cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "driftline"
-    path = cache / f"bench-banking77-{kind}-{key}.npy"
-    if path.exists():
-        return np.load(path)
-    vectors = embedder_for()(texts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors)
-    return vectors
-
-
 class Banking77:
-    """BANKING77 texts, embedded once, and the intent sets the scenarios draw from."""
+    """BANKING77 texts, embedded once by ``embedder`` (a ``DRIFTLINE_EMBEDDER`` spec), and
+    the intent sets the scenarios draw from."""
 
-    def __init__(self, seed: int = 0) -> None:
+    def __init__(self, seed: int = 0, embedder: str = DEFAULT_EMBEDDER) -> None:
         rows: list[tuple[str, str]] = []
         for split in ("train", "test"):
             with (DATA / f"{split}.csv").open(newline="", encoding="utf-8") as fh:
@@ -66,7 +46,8 @@ class Banking77:
         rng.shuffle(others)
         self.known = self.family + others[: 40 - len(self.family)]
         self.novel = others[40 - len(self.family):]
-        self.vectors = _cached_vectors(self.texts)
+        self.embedder = embedder
+        self.vectors = cached_embeddings(self.texts, embedder)
         known_rows = np.flatnonzero(np.isin(self.intents, self.known))
         rng.shuffle(known_rows)
         self.reference_rows = known_rows[:1000]

@@ -15,6 +15,7 @@ import typer
 
 from pipeline.bench import frouros_peers
 from pipeline.bench.common import bench_app
+from pipeline.bench.embedding import DEFAULT_EMBEDDER
 from pipeline.bench.frouros_runner import detectors_for
 from pipeline.bench.report import (
     BAR_HEADERS,
@@ -134,14 +135,15 @@ class Suite:
             # a peer without false alarms: aim at none within its control streams
             target = min(peer.mean_run_length, peer.pre_updates)
             ert = self.ert * target / min(base.mean_run_length, base.pre_updates)
-            name = self._lowest_ert(control, peer, ert, target, tried, task)
+            name = self.lowest_ert(control, peer.fa_per_100k, ert, target, tried, task)
             chosen[peer.detector] = tried[name]
         return chosen
 
-    def _lowest_ert(self, control: Scenario, peer: Outcome, ert: float, target: float,
-                    tried: dict[str, Outcome], task: Any) -> str:
+    def lowest_ert(self, control: Scenario, fa_limit: float, ert: float, target: float,
+                   tried: dict[str, Outcome], task: Any) -> str:
         """The configuration with the lowest ERT (two significant digits) whose measured
-        false-alarm rate is no higher than the peer's: the fairest comparison for both."""
+        false-alarm rate (per 100k) is no higher than ``fa_limit`` (a peer's: the fairest
+        comparison for both), starting from ``ert``, aiming at run length ``target``."""
 
         def fa(ert: float) -> tuple[str, float]:
             name = f"{OURS}@{float(f'{ert:.2g}'):g}"
@@ -151,7 +153,7 @@ class Suite:
 
         name, rate = fa(ert)
         for _ in range(6):  # up until it is no higher
-            if rate <= peer.fa_per_100k:
+            if rate <= fa_limit:
                 break
             ert *= 1.1 * target / tried[name].mean_run_length
             name, rate = fa(ert)
@@ -159,7 +161,7 @@ class Suite:
         for _ in range(4):  # then down while it stays no higher
             ert = float(best.split("@")[1]) * 0.9
             name, rate = fa(ert)
-            if rate > peer.fa_per_100k:
+            if rate > fa_limit:
                 break
             best = name
         return best
@@ -194,17 +196,17 @@ def _compare_at_matched_rates(suite: Suite, scens: list[Scenario], outcomes: lis
 
 
 def run_suite(out: Path, *, quick: bool, ert: float, runs: int | None, seed: int,
-              detectors: Iterable[str] | None = None,
-              frouros: bool = True) -> tuple[list[Outcome], str]:
+              detectors: Iterable[str] | None = None, frouros: bool = True,
+              embedder: str = DEFAULT_EMBEDDER) -> tuple[list[Outcome], str]:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
     from rich.table import Table
 
     console = Console(stderr=True)
     out.mkdir(parents=True, exist_ok=True)
-    with console.status("embedding BANKING77 (lexical fallback embedder, cached)…"):
+    with console.status(f"embedding BANKING77 ({embedder} embedder, cached per embedder)…"):
         t0 = time.perf_counter()
-        b77 = Banking77(seed)
+        b77 = Banking77(seed, embedder)
         embed_s = time.perf_counter() - t0
     python, why_not = (frouros_peers.ensure_venv() if frouros
                        else (None, "not run (--no-frouros)"))
@@ -257,12 +259,13 @@ def run_suite(out: Path, *, quick: bool, ert: float, runs: int | None, seed: int
         "(a peer whose delay is close to it did not detect the change). Peers on "
         "embeddings see the projection on the reference's first principal component "
         "(evidently_distance: the whole vectors, windows of 200). `embedding_cusum`'s "
-        "updates/s includes its 384-d projection; the peers' do not. Frouros 0.9 ("
-        "`frouros_*`) runs in its own venv on the same streams"
+        f"updates/s includes its {b77.vectors.shape[1]}-d projection; the peers' do not. "
+        "Frouros 0.9 (`frouros_*`) runs in its own venv on the same streams"
         + (f" ({why_not})" if python is None else "")
-        + f". BANKING77: {len(b77.texts):,} texts, lexical fallback embedder, loaded in "
-        f"{embed_s:.1f} s. Calibration: {fits}. Measured on a shared 2-core machine while "
-        "other engineers' jobs ran.")
+        + f". BANKING77: {len(b77.texts):,} texts, embedded by the product's `{embedder}` "
+        f"embedder ({b77.vectors.shape[1]} dims; `--embedder`), loaded in {embed_s:.1f} s. "
+        f"Calibration: {fits}. Measured on a shared 2-core machine while other engineers' "
+        "jobs ran.")
     bar_intro = ("Per change scenario on embeddings: the peer with the shortest median "
                  "delay, and driftline's embedding detector at a false-alarm rate no higher "
                  "than that peer's on the same control streams.")
@@ -290,13 +293,17 @@ def detect_suite(
     detector: Annotated[list[str] | None, typer.Option(help="only these detectors")] = None,
     frouros: Annotated[bool, typer.Option(help="also run Frouros 0.9 from its own venv "
                                                "(built on first use)")] = True,
+    embedder: Annotated[str, typer.Option(help="embedder of the BANKING77 texts, as "
+                                               "DRIFTLINE_EMBEDDER: static | minilm | hashing | "
+                                               "openai:<model> | sentence-transformers:<name>")
+                        ] = DEFAULT_EMBEDDER,
 ) -> None:
     """Run driftline's detectors and peers on BANKING77 and synthetic scenarios."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(1):
         run_suite(out, quick=quick, ert=ert, runs=runs, seed=seed, detectors=detector,
-                  frouros=frouros)
+                  frouros=frouros, embedder=embedder)
 
 
 @bench_app.command("frouros-setup")

@@ -6,7 +6,7 @@ Each run starts a detector fresh (acknowledged) on a no-change stream and counts
 to its first alarm. ``EmbeddingDrift`` is calibrated for the run length *averaged over the
 reference's sampling error*, so its runs are spread over 10 references (20 runs each):
 synthetic Gaussian embeddings, and BANKING77 (1,000 random texts of the 40 known intents as
-the reference, the other texts of those intents as the stream, lexical embedder as in the
+the reference, the other texts of those intents as the stream, the default embedder as in the
 detect-suite).
 """
 
