@@ -6,6 +6,7 @@ import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -32,6 +33,10 @@ MONTE_CARLO = 4000
 ERROR_NODES = np.array([-3.0, -1.5, 0.0, 1.5, 3.0])
 #: Dirichlet draws of a view's true bin rates whose run lengths are solved exactly
 PERTURBATIONS = 48
+#: the mean channel's share of the false alarms (the CUSUM channels have the rest)
+MEAN_SHARE = 0.5
+#: its threshold grid, in multiples of the subspace's dimension (E[statistic] = k)
+MEAN_GRID = np.linspace(1.2, 4.0, 29)
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,69 @@ def _kmeans(z: np.ndarray, k: int, rng: np.random.Generator, iters: int = 25) ->
     return c
 
 
+@lru_cache(maxsize=16)
+def _mean_channel_rates(k: int, lam: float, n_ref: int, n_held: int
+                        ) -> tuple[np.ndarray, float]:
+    """The mean channel's false-alarm rate per update: ``log`` of it on ``MEAN_GRID * k``
+    when the reference's mean is off by a typical error, and its change per unit of that
+    error's size (``n_ref * ||error||^2 - k``, chi^2_k - k distributed).
+
+    Under no change the channel's input is (near) normal in k dims around a mean off by
+    the reference's estimation error, N(0, I / n_ref), whitened by a covariance estimated
+    from ``n_held`` points (Wishart error: the statistic weighs each direction by an
+    eigenvalue of the inverse estimate, spread ~sqrt(k / n_held) around 1, and the largest
+    weights set its tail). So its rate depends only on k, lambda, n_ref, n_held and those
+    errors, not on the data: simulated once per process (Gaussian streams from a reset,
+    both errors drawn per stream; by rotation invariance only the weights' eigenvalues
+    matter) and shared by every segment. A first alarm is close to exponential past the
+    EWMA's warm-up, so a rate is crossings / updates observed (the exponential's MLE under
+    censoring); log rates are fitted as a per-threshold level plus one slope in the mean
+    error's size, and extrapolated log-linearly in the threshold beyond what the
+    simulation observed.
+    """
+    rng = np.random.default_rng(20_240_611)
+    streams, steps, every = 512, 4000, 20
+    error = rng.standard_normal((streams, k)).astype(np.float32) / math.sqrt(n_ref)
+    rho = n_ref * (error.astype(np.float64) ** 2).sum(axis=1) - k
+    shrink = (n_held - k - 2) / (n_held - 1)
+    weights = np.empty((streams, k), dtype=np.float32)
+    for j in range(streams):
+        g = rng.standard_normal((n_held - 1, k))
+        weights[j] = shrink / np.linalg.eigvalsh(g.T @ g / (n_held - 1))
+    c = lam / (2 - lam)
+    e = np.zeros_like(error)
+    peak = np.zeros(streams)
+    first = np.full((len(MEAN_GRID), streams), steps, dtype=np.int64)
+    grid = (MEAN_GRID * k)[:, None]
+    for t in range(steps):
+        e *= 1 - lam
+        e += lam * (rng.standard_normal(e.shape, dtype=np.float32) + error)
+        np.maximum(peak, np.einsum("ij,ij,ij->i", e, e, weights) / c, out=peak)
+        if t % every == every - 1:  # first crossings to within `every` updates
+            first[(peak >= grid) & (first == steps)] = t
+    hit = first < steps
+    # Poisson regression by hand is overkill: split streams by error size into 4 groups,
+    # take each group's MLE rate, and fit level + slope where enough alarms were seen
+    order = np.argsort(rho)
+    groups = np.array_split(order, 4)
+    g_rho = np.array([rho[g].mean() for g in groups])
+    g_hits = np.array([[hit[i, g].sum() for g in groups] for i in range(len(MEAN_GRID))])
+    g_seen = np.array([[first[i, g].sum() for g in groups] for i in range(len(MEAN_GRID))])
+    ok = g_hits >= 15
+    slopes = [np.polyfit(g_rho[ok[i]], np.log(g_hits[i, ok[i]] / g_seen[i, ok[i]]), 1)[0]
+              for i in range(len(MEAN_GRID)) if ok[i].all()]
+    slope = float(np.median(slopes)) if slopes else 0.0
+    total = hit.sum(axis=1)
+    level = np.log(np.maximum(total, 1) / first.sum(axis=1))
+    good = np.flatnonzero(total >= 40)
+    top = good[-6:]
+    a, b = np.polyfit(MEAN_GRID[top], level[top], 1)
+    rest = np.arange(top[-1] + 1, len(MEAN_GRID))
+    level[rest] = b + a * MEAN_GRID[rest]
+    # the level is the pooled rate at the streams' mean error (rho ~ 0 on average)
+    return level, slope
+
+
 def _participation(rates: np.ndarray) -> np.ndarray:
     """Per row, the share of channels that carry its false alarms: 1 when all channels
     alarm alike, 1/k when one of k does."""
@@ -104,16 +172,27 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
     ``ratio``. A new topic shows as a residual or spread shift and a cell's rise; a surge
     of known topics as a shift along the directions that separate them.
 
-    **Calibration.** Each channel's run length is exact (its Markov chain, as for
-    :class:`detectors.rate.BernoulliCusum`), averaged over the error of the frequencies
-    estimated from half the reference (3-point Gauss-Hermite). All channels share one
-    per-channel target, set so that the *first* alarm of any channel comes after ``ert``
-    updates on average: a few hundred thousand simulated updates of the integer walks
-    (categories resampled from the held-out half; about 0.1-0.5 s) account for the
-    channels' correlation, which a sum of per-channel rates would ignore.
+    **The mean channel** (``smoothing`` > 0): a multivariate EWMA (MEWMA, Lowry et al.,
+    1992) of the vector's coordinates in the principal subspace, whitened by the held-out
+    half's covariance and centred on the whole reference's mean; it alarms when the
+    EWMA's squared length, in units of its null variance, reaches its threshold. It is the
+    classic test for a shift of the mean in an unknown direction, and it pools every
+    direction of the subspace at once, where a view sees one: a new topic at a few
+    percent of traffic moves the mean a little along many directions.
 
-    **An update** is one (d x k) projection and a dozen small vector operations
-    (~40,000/s at 384 dims on one core).
+    **Calibration.** Each CUSUM's run length is exact (its Markov chain, as for
+    :class:`detectors.rate.BernoulliCusum`), averaged over the error of the frequencies
+    estimated from half the reference (Dirichlet draws of each view's bin rates). All
+    CUSUMs share one per-channel target, set so that the *first* alarm of any channel
+    comes after ``ert`` updates on average: a few hundred thousand simulated updates of the
+    integer walks (categories resampled from the held-out half; about 0.1-0.5 s) account
+    for the channels' correlation. The mean channel takes half the false alarms; its run
+    length is simulated once per process for Gaussian input with the reference's errors
+    (its mean's and its covariance's), which depends on the dimensions and sample sizes
+    only, so every segment shares it (~2 s, once).
+
+    **An update** is one (d x 2k) projection and a dozen small vector operations
+    (~20,000-30,000/s at 384 dims on one core).
 
     Assumptions: under no change the stream is exchangeable with the reference (same
     embedder, same population, sampling independent of the input); the ERT is an average
@@ -133,16 +212,17 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
     ...     if i >= 500 and rng.random() < 0.10:  # a new topic, 10 % of traffic
     ...         x = new_topic + 0.3 * rng.normal(size=64)
     ...     detector.update(x)
-    ...     if detector.drift_detected:  # the channel and its mean quantile since it rose
+    ...     if detector.drift_detected:  # the channel, and how far the recent mean moved
     ...         alarms.append((i, detector.channel, detector.mean_before, detector.mean_after))
-    >>> [(500 <= i < 900, channel, before, after > 0.6) for i, channel, before, after in alarms]
-    [(True, 'spread:up', 0.5, True)]
+    >>> [(500 <= i < 700, channel, before, after > 0.5) for i, channel, before, after in alarms]
+    [(True, 'mean', 0.0, True)]
     >>> clone = EmbeddingDrift.from_state(detector.state())
     >>> clone.reference_version == detector.reference_version
     True
     """
 
     name = "embedding_cusum"
+    smoothing = 0.0  # snapshots taken before the mean channel existed restore without it
 
     def __init__(
         self,
@@ -155,6 +235,7 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         cells: int = 0,
         shift: float = 0.4,
         ratio: float = 2.0,
+        smoothing: float = 0.01,
         warmup: int = 1000,
         seed: int = 0,
         reference_version: str | None = None,
@@ -167,6 +248,8 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
             raise ValueError(f"bins must be >= 3, got {bins}")
         if shift <= 0 or ratio <= 1:
             raise ValueError(f"need shift > 0 and ratio > 1, got {shift}, {ratio}")
+        if not 0 <= smoothing < 1:
+            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         self.ert = float(ert)
         self.components = components
         self.projections = projections
@@ -174,6 +257,7 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         self.cells = cells
         self.shift = shift
         self.ratio = ratio
+        self.smoothing = smoothing
         self.warmup = warmup
         self.seed = seed
         self.n = 0
@@ -236,6 +320,48 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         self._edges = np.quantile(values, qs, axis=0).T.copy()  # (views, bins - 1)
         self._held = self.categories(held)
         self._n_null = len(held)
+        if self.smoothing:
+            self._fit_mean(held, n_ref=len(x))
+
+    def _fit_mean(self, held: np.ndarray, n_ref: int) -> None:
+        """The mean channel's coordinates: the subspace whitened by the *held-out* half's
+        covariance (the fitted half overstates the variance along its own directions),
+        centred on the whole reference's mean."""
+        z = ((held - self._mu) @ self._basis) * self._inv_sd
+        k = z.shape[1]
+        # the fitted half's mean is 0 in these coordinates: the whole reference's is half
+        # the held-out one's
+        centre = z.mean(axis=0) / 2
+        evals, evecs = np.linalg.eigh(np.cov(z, rowvar=False))
+        # an inverse estimated from n points overstates the statistic by (n-1)/(n-k-2) on
+        # average (the Wishart mean): scale it back
+        shrink = (len(z) - k - 2) / (len(z) - 1)
+        self._whiten = (evecs / np.sqrt(np.maximum(evals, 1e-12))) @ evecs.T * math.sqrt(
+            shrink)
+        self._project = self._projection()
+        self._step_offset = self.smoothing * (centre @ self._whiten)
+        self._n_ref = n_ref
+        # the EWMA's variance is c times its input's: the statistic is chi^2_k-like
+        self._c = self.smoothing / (2 - self.smoothing)
+
+    def _projection(self) -> np.ndarray:
+        """(d, 2k): one product from a centred vector to the sketch's projection and the
+        mean channel's step, smoothing x whitened coordinates. Derived, so snapshots leave
+        it out (a second d x k matrix would double them); recomputed on one BLAS thread,
+        the same way every time, so a restored detector continues bit for bit."""
+        with _one_blas_thread():
+            return np.hstack([self._basis,
+                              self.smoothing * ((self._basis * self._inv_sd) @ self._whiten)])
+
+    def __getstate__(self) -> dict[str, object]:
+        state = self.__dict__.copy()
+        state.pop("_project", None)
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+        if "_whiten" in state:
+            self._project = self._projection()
 
     def _values(self, x: np.ndarray) -> np.ndarray:
         """(n, 2 + m): residual and spread (each ~1 on average), then the top projections."""
@@ -303,7 +429,7 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
 
     def _calibrate(self) -> None:
         designs, rates = self._designs()
-        self.channels = [d.name for d in designs]
+        self.channels = [d.name for d in designs] + (["mean"] if self.smoothing else [])
         self._mean_before = np.array([float(np.asarray(rates[d.view]) @ d.score)
                                       for d in designs])
         # One row per (view, category): what that category adds to every channel's
@@ -342,9 +468,15 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         uniform = np.full(self.bins, 1.0 / self.bins)
         dirichlet = [tuple(q) for q in rng.dirichlet(uniform * self._n_null, PERTURBATIONS)]
         pick = rng.integers(PERTURBATIONS, size=(MONTE_CARLO, n_views))
-        target = self.ert * len(designs)
+        # the mean channel's rate under each draw of the reference mean's error
+        error_size = (rng.standard_normal((MONTE_CARLO, self._basis.shape[1])) ** 2).sum(
+            axis=1) - self._basis.shape[1]
+        share = MEAN_SHARE if self.smoothing else 0.0
+        target = self.ert * len(designs) / (1 - share)
         for _ in range(8):
             h = self._set_h(designs, rates, target)
+            mean_rate = self._set_mean_h(target / len(designs) * (1 - share) / share,
+                                         error_size) if share else 0.0
             log_rate = np.zeros((MONTE_CARLO, len(designs)))
             for j, d in enumerate(designs):
                 if d.view < n_views:
@@ -362,11 +494,23 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
             # the overlap was measured with every channel contributing alike; where one
             # error draw lets a few channels dominate, there is less of it to gain
             overlap = 1.0 + (self.overlap - 1.0) * _participation(rate) / point_share
-            run_length = overlap / rate.sum(axis=1)
+            # the mean channel counted as independent of the CUSUMs: they share data, so
+            # the true run length is if anything a little longer
+            run_length = 1.0 / (rate.sum(axis=1) / overlap + mean_rate)
             self.predicted_ert = float(np.mean(run_length))
             if abs(self.predicted_ert / self.ert - 1) < 0.03:
                 break
             target *= self.ert / self.predicted_ert
+
+    def _set_mean_h(self, arl: float, error_size: np.ndarray) -> np.ndarray:
+        """The mean channel's threshold for a run length of ``arl`` at a typical error
+        of the reference's mean; returns its rate under each draw of that error."""
+        k = self._basis.shape[1]
+        level, slope = _mean_channel_rates(k, self.smoothing, self._n_ref, self._n_null)
+        # log rates fall with the threshold: interpolate on the reversed arrays
+        self._h_mean = float(k * np.interp(-math.log(arl), level[::-1], MEAN_GRID[::-1]))
+        at_h = float(np.interp(self._h_mean / k, MEAN_GRID, level))
+        return np.exp(at_h + slope * error_size)
 
     def _set_h(self, designs: list[Channel], rates: list[tuple[float, ...]],
                target: float) -> np.ndarray:
@@ -411,7 +555,10 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
                 self.set_reference(np.stack(self._buffer).astype(np.float64))
             return
         centred = v - self._mu
-        proj = centred @ self._basis
+        # the sketch's projection and the mean channel's step in one product
+        both = centred @ (self._project if self.smoothing else self._basis)
+        k = len(self._inv_sd)
+        proj = both[:k]
         z = proj * self._inv_sd
         values = np.empty(2 + self._m)
         values[0] = (centred @ centred - proj @ proj) / self._resid_mean
@@ -421,45 +568,77 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         cats[: len(values)] = (values[:, None] > self._edges).sum(axis=1)
         if self.cells:
             cats[-1] = (self._centres @ z - self._half_c2).argmax()
-        self.update_category(cats)
+        step = None
+        if self.smoothing:
+            step = both[k:]
+            step -= self._step_offset
+        self.update_features(cats, step)
 
-    def update_category(self, cats: Sequence[int] | np.ndarray) -> None:
-        """The sequential half of :meth:`update`, for a row of :meth:`categories`."""
+    def features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`categories` of the rows of ``x`` and their mean-channel steps
+        (``smoothing`` x whitened coordinates; ``None`` without the mean channel):
+        :meth:`update` in batches, for benchmarks."""
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        if not self.smoothing:
+            return self.categories(x), None
+        k = len(self._inv_sd)
+        return self.categories(x), (x - self._mu) @ self._project[:, k:] - self._step_offset
+
+    def update_features(self, cats: Sequence[int] | np.ndarray,
+                        mean_step: np.ndarray | None = None) -> None:
+        """The sequential half of :meth:`update`, for one row of each of :meth:`features`."""
         self._alarm = False
         self.n += 1
         k = len(self._h)
         # take() on the rows: ~2x faster than fancy indexing for a handful of rows
-        step = self._table.take(self._offsets + cats, axis=0).sum(axis=0)
+        inc = self._table.take(self._offsets + cats, axis=0).sum(axis=0)
         t = self._t
-        t += step[:k]  # integers held in float64: exact far beyond any threshold
+        t += inc[:k]  # integers held in float64: exact far beyond any threshold
         np.maximum(t, 0.0, out=t)
-        self._scores += step[k:]
+        self._scores += inc[k:]
         # where a statistic is back at zero, its window (and the score summed over it)
         # starts again
         zero = t == 0.0
         np.copyto(self._zero_at, self.n, where=zero)
         np.copyto(self._scores_at_zero, self._scores, where=zero)
-        if self._armed and (t >= self._h).any():
+        hit = bool((t >= self._h).any())
+        if mean_step is not None:
+            e = self._e
+            e *= 1.0 - self.smoothing
+            e += mean_step
+            self._mean_stat = float(e @ e) / self._c
+            hit = hit or self._mean_stat >= self._h_mean
+        if self._armed and hit:
             self._raise(self.n)
             self.channel = self.channels[self._worst()]
 
     def _reset_statistic(self) -> None:
-        k = len(self.channels)
+        k = len(self.channels) - bool(self.smoothing)
         self._t = np.zeros(k)
         self._zero_at = np.full(k, self.n, dtype=np.int64)
         self._scores = np.zeros(k)
         self._scores_at_zero = np.zeros(k)
+        if self.smoothing and self._buffer is None:
+            self._e = np.zeros(len(self._inv_sd))
+            self._mean_stat = 0.0
+            self._mean_since = self.n
 
     # -- what an alarm carries -------------------------------------------------------
+    def _fractions(self) -> np.ndarray:
+        """Every channel's statistic as a fraction of its threshold, the mean channel last."""
+        if not self.smoothing:
+            return self._t / self._h
+        return np.append(self._t / self._h, self._mean_stat / self._h_mean)
+
     def _worst(self) -> int:
-        return int(np.argmax(self._t / self._h))
+        return int(np.argmax(self._fractions()))
 
     @property
     def statistic(self) -> float:
         """The largest channel statistic as a fraction of its threshold (alarm at 1)."""
         if self._buffer is not None:
             return 0.0
-        return float((self._t / self._h).max())
+        return float(self._fractions().max())
 
     @property
     def threshold(self) -> float:
@@ -467,21 +646,35 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
 
     @property
     def window(self) -> int:
-        """Updates since the leading channel's statistic last left zero."""
-        return int(self.n - self._zero_at[self._worst()]) if self._buffer is None else 0
+        """Updates since the leading channel's statistic last left zero (the mean
+        channel: its EWMA's equivalent window, or the updates since its reset if fewer)."""
+        if self._buffer is not None:
+            return 0
+        j = self._worst()
+        if j == len(self._t):
+            return int(min(self.n - self._mean_since, round(2 / self.smoothing - 1)))
+        return int(self.n - self._zero_at[j])
 
     @property
     def mean_before(self) -> float:
-        """The leading channel's score on the reference: a cell's rate, or 0.5 for a
-        view's mean quantile (``:up``/``:down``) or distance from the median
-        (``:narrows``/``:widens``, in quantiles times 2)."""
-        return float(self._mean_before[self._worst()]) if self._buffer is None else math.nan
+        """The leading channel's score on the reference: a cell's rate, 0.5 for a view's
+        mean quantile (``:up``/``:down``) or distance from the median
+        (``:narrows``/``:widens``, in quantiles times 2), 0 for the mean channel (the
+        reference's distance from its own mean)."""
+        if self._buffer is not None:
+            return math.nan
+        j = self._worst()
+        return 0.0 if j == len(self._t) else float(self._mean_before[j])
 
     @property
     def mean_after(self) -> float:
-        """The same score averaged over the leading channel's ``window``."""
+        """The same score averaged over the leading channel's ``window`` (the mean
+        channel: the recent mean's distance from the reference's, in standard deviations
+        of the whitened subspace)."""
         w = self.window
         j = self._worst()
+        if j == len(self._t):
+            return float(np.sqrt(self._e @ self._e))
         return float((self._scores[j] - self._scores_at_zero[j]) / w) if w else math.nan
 
     @property

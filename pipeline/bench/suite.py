@@ -36,7 +36,7 @@ RUN_CAP = {"river_kswin": 5, "evidently_distance": 5, "frouros_IncrementalKSTest
            "frouros_STEPD": 10}
 #: ... except where they compete for the bar: a median of 5 runs is luck (KSWIN's at a new
 #: intent at 30 % was 27 over 5 runs, 99 over 20, 162 over 40)
-FULL_RUNS_ON_EMBEDDINGS = {"river_kswin", "frouros_IncrementalKSTest"}
+FULL_RUNS_ON_EMBEDDINGS = {"river_kswin", "frouros_IncrementalKSTest", "evidently_distance"}
 OURS = "embedding_cusum"
 
 

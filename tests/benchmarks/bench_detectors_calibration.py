@@ -46,11 +46,12 @@ def run_lengths(det: EmbeddingDrift, draw: Callable[[int], np.ndarray], runs: in
         det.acknowledge()
         seen, done = 0, False
         while not done:
-            # categories in vectorised chunks, the sequential CUSUMs update by update: the
-            # same code path as update(), with the projection batched
-            for cats in det.categories(draw(2000)):
+            # features in vectorised chunks, the sequential statistics update by update:
+            # the same code path as update(), with the projection batched
+            cats, steps = det.features(draw(2000))
+            for i, row in enumerate(cats):
                 seen += 1
-                det.update_category(cats)
+                det.update_features(row, None if steps is None else steps[i])
                 if det.drift_detected:
                     out.append(seen)
                     done = True

@@ -222,8 +222,9 @@ def detection_delay(vecs: np.ndarray, labels: list[str], trials: int,
 
     def first_alarm(det: EmbeddingDrift, picks: np.ndarray) -> int | None:
         det.acknowledge()
-        for i, cat in enumerate(det.categories(vecs[picks].astype(np.float64)).tolist()):
-            det.update_category(cat)
+        cats, steps = det.features(vecs[picks].astype(np.float64))
+        for i, cat in enumerate(cats.tolist()):
+            det.update_features(cat, None if steps is None else steps[i])
             if det.drift_detected:
                 return i
         return None

@@ -23,11 +23,12 @@ def run_length(det: EmbeddingDrift, rng: np.random.Generator, basis: np.ndarray)
     det.acknowledge()
     seen = 0
     while True:
-        # categories in vectorised chunks, the sequential CUSUM step by step: the same
+        # features in vectorised chunks, the sequential statistics step by step: the same
         # code path as update(), only the projection is batched
-        for cat in det.categories(draw(rng, basis, 2000)).tolist():
+        cats, steps = det.features(draw(rng, basis, 2000))
+        for i, cat in enumerate(cats.tolist()):
             seen += 1
-            det.update_category(cat)
+            det.update_features(cat, None if steps is None else steps[i])
             if det.drift_detected:
                 return seen
 
@@ -63,8 +64,9 @@ def test_detects_a_new_topic_at_five_percent_of_traffic() -> None:
                 break
     assert len(delays) == 10
     assert np.median(delays) < 600, delays
-    # the channel that alarmed saw its score rise: the topic's cell, or the residual
-    assert det.channel.startswith("cell") or det.channel == "residual:up", det.channel
+    # the channel that alarmed saw its score rise: the mean (its distance from the
+    # reference's), the topic's cell, or the residual
+    assert det.channel in ("mean", "residual:up") or det.channel.startswith("cell"), det.channel
     assert det.mean_after > det.mean_before
 
 
