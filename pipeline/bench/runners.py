@@ -138,7 +138,7 @@ def _pc1(reference: np.ndarray) -> Callable[[np.ndarray], float]:
 
 
 DETECTORS = {
-    "embedding": ("embedding_cusum", "river_adwin",
+    "embedding": ("embedding_cusum", "embedding_cusum_sketch", "river_adwin",
                   "river_page_hinkley", "river_kswin",
                   "evidently_ks", "evidently_distance"),
     "judge": ("adwin", "bernoulli_cusum", "river_page_hinkley", "river_kswin", "evidently_ks"),
@@ -168,8 +168,11 @@ def make_runner(signal: str, name: str, reference: np.ndarray, *, ert: float,
         # peer at the false-alarm rate that peer actually has
         if "@" in name:
             ert = float(name.split("@", 1)[1])
+        # "embedding_cusum_sketch": the sketch's CUSUMs alone, without the mean channel
+        # (the previous design), to show what the mean channel adds on the same streams
         det = copy.deepcopy(fitted) if fitted is not None else EmbeddingDrift(
-            reference, ert=ert, seed=seed)
+            reference, ert=ert, seed=seed,
+            **({"smoothing": 0.0} if name == "embedding_cusum_sketch" else {}))
         return EmbeddingRunner(name, det)
     if name == "bernoulli_cusum":
         if fitted is not None:
