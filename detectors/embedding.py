@@ -339,6 +339,7 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         self._whiten = (evecs / np.sqrt(np.maximum(evals, 1e-12))) @ evecs.T * math.sqrt(
             shrink)
         self._project = self._projection()
+        self._basis = self._project[:, : len(self._inv_sd)]  # a view: held once in memory
         self._step_offset = self.smoothing * (centre @ self._whiten)
         self._n_ref = n_ref
         # the EWMA's variance is c times its input's: the statistic is chi^2_k-like
@@ -362,6 +363,7 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         self.__dict__.update(state)
         if "_whiten" in state:
             self._project = self._projection()
+            self._basis = self._project[:, : len(self._inv_sd)]
 
     def _values(self, x: np.ndarray) -> np.ndarray:
         """(n, 2 + m): residual and spread (each ~1 on average), then the top projections."""
