@@ -33,6 +33,7 @@ MONTE_CARLO = 4000
 ERROR_NODES = np.array([-3.0, -1.5, 0.0, 1.5, 3.0])
 #: Dirichlet draws of a view's true bin rates whose run lengths are solved exactly
 PERTURBATIONS = 48
+_ONE = np.ones(1)
 #: the mean channel's share of the false alarms (the CUSUM channels have the rest)
 MEAN_SHARE = 0.5
 #: its threshold grid, in multiples of the subspace's dimension (E[statistic] = k)
@@ -304,6 +305,7 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         top = np.argsort(evals)[::-1][:k]
         self._basis = evecs[:, top].copy()  # (d, k)
         self._inv_sd = 1.0 / np.sqrt(np.maximum(evals[top], 1e-24) / (len(fit) - 1))
+        self._sums = np.column_stack([np.ones(k), self._inv_sd**2 / k])
         proj = centred @ self._basis
         self._resid_mean = max(float(
             (np.einsum("ij,ij->i", centred, centred) - np.einsum("ij,ij->i", proj, proj)).mean()
@@ -336,34 +338,23 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         # an inverse estimated from n points overstates the statistic by (n-1)/(n-k-2) on
         # average (the Wishart mean): scale it back
         shrink = (len(z) - k - 2) / (len(z) - 1)
-        self._whiten = (evecs / np.sqrt(np.maximum(evals, 1e-12))) @ evecs.T * math.sqrt(
-            shrink)
-        self._project = self._projection()
-        self._basis = self._project[:, : len(self._inv_sd)]  # a view: held once in memory
-        self._step_offset = self.smoothing * (centre @ self._whiten)
+        whiten = (evecs / np.sqrt(np.maximum(evals, 1e-12))) @ evecs.T * math.sqrt(shrink)
+        # The EWMA step e' = (1 - smoothing) e + smoothing (whitened coordinates - centre)
+        # as one product of [projection, e, 1] (the projection is already computed for
+        # the views): one small matrix, not a second d x k product, and one numpy call
+        # where five would cost a quarter of an update
+        lam = self.smoothing
+        self._mean_map = np.vstack([lam * (self._inv_sd[:, None] * whiten),
+                                    (1 - lam) * np.eye(k), -lam * (centre @ whiten)[None]])
         self._n_ref = n_ref
         # the EWMA's variance is c times its input's: the statistic is chi^2_k-like
         self._c = self.smoothing / (2 - self.smoothing)
 
-    def _projection(self) -> np.ndarray:
-        """(d, 2k): one product from a centred vector to the sketch's projection and the
-        mean channel's step, smoothing x whitened coordinates. Derived, so snapshots leave
-        it out (a second d x k matrix would double them); recomputed on one BLAS thread,
-        the same way every time, so a restored detector continues bit for bit."""
-        with _one_blas_thread():
-            return np.hstack([self._basis,
-                              self.smoothing * ((self._basis * self._inv_sd) @ self._whiten)])
-
-    def __getstate__(self) -> dict[str, object]:
-        state = self.__dict__.copy()
-        state.pop("_project", None)
-        return state
-
     def __setstate__(self, state: dict[str, object]) -> None:
         self.__dict__.update(state)
-        if "_whiten" in state:
-            self._project = self._projection()
-            self._basis = self._project[:, : len(self._inv_sd)]
+        if "_inv_sd" in state and "_sums" not in state:  # a snapshot from before it existed
+            k = len(self._inv_sd)
+            self._sums = np.column_stack([np.ones(k), self._inv_sd**2 / k])
 
     def _values(self, x: np.ndarray) -> np.ndarray:
         """(n, 2 + m): residual and spread (each ~1 on average), then the top projections."""
@@ -557,43 +548,37 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
                 self.set_reference(np.stack(self._buffer).astype(np.float64))
             return
         centred = v - self._mu
-        # the sketch's projection and the mean channel's step in one product
-        both = centred @ (self._project if self.smoothing else self._basis)
-        k = len(self._inv_sd)
-        proj = both[:k]
-        z = proj * self._inv_sd
+        proj = centred @ self._basis
+        # |proj|^2 and the mean squared whitened coordinate in one product
+        norms = (proj * proj) @ self._sums
         values = np.empty(2 + self._m)
-        values[0] = (centred @ centred - proj @ proj) / self._resid_mean
-        values[1] = (z @ z) / len(z)
+        values[0] = (centred @ centred - norms[0]) / self._resid_mean
+        values[1] = norms[1]
         values[2:] = proj[: self._m]
-        cats = np.empty(len(self.views), dtype=np.intp)
-        cats[: len(values)] = (values[:, None] > self._edges).sum(axis=1)
+        # np.add.reduce, not .sum(): the method's Python wrapper is a tenth of an update
+        cats = np.add.reduce(values[:, None] > self._edges, axis=1)
         if self.cells:
-            cats[-1] = (self._centres @ z - self._half_c2).argmax()
-        step = None
-        if self.smoothing:
-            step = both[k:]
-            step -= self._step_offset
-        self.update_features(cats, step)
+            z = proj * self._inv_sd
+            cats = np.append(cats, (self._centres @ z - self._half_c2).argmax())
+        self.update_features(cats, proj if self.smoothing else None)
 
     def features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-        """:meth:`categories` of the rows of ``x`` and their mean-channel steps
-        (``smoothing`` x whitened coordinates; ``None`` without the mean channel):
-        :meth:`update` in batches, for benchmarks."""
+        """:meth:`categories` of the rows of ``x`` and their projections on the sketch's
+        subspace, the mean channel's input (``None`` without it): :meth:`update` in
+        batches, for benchmarks."""
         x = np.atleast_2d(np.asarray(x, dtype=np.float64))
         if not self.smoothing:
             return self.categories(x), None
-        k = len(self._inv_sd)
-        return self.categories(x), (x - self._mu) @ self._project[:, k:] - self._step_offset
+        return self.categories(x), (x - self._mu) @ self._basis
 
     def update_features(self, cats: Sequence[int] | np.ndarray,
-                        mean_step: np.ndarray | None = None) -> None:
+                        proj: np.ndarray | None = None) -> None:
         """The sequential half of :meth:`update`, for one row of each of :meth:`features`."""
         self._alarm = False
         self.n += 1
         k = len(self._h)
         # take() on the rows: ~2x faster than fancy indexing for a handful of rows
-        inc = self._table.take(self._offsets + cats, axis=0).sum(axis=0)
+        inc = np.add.reduce(self._table.take(self._offsets + cats, axis=0), axis=0)
         t = self._t
         t += inc[:k]  # integers held in float64: exact far beyond any threshold
         np.maximum(t, 0.0, out=t)
@@ -604,12 +589,9 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         np.copyto(self._zero_at, self.n, where=zero)
         np.copyto(self._scores_at_zero, self._scores, where=zero)
         hit = bool((t >= self._h).any())
-        if mean_step is not None:
-            e = self._e
-            e *= 1.0 - self.smoothing
-            e += mean_step
-            self._mean_stat = float(e @ e) / self._c
-            hit = hit or self._mean_stat >= self._h_mean
+        if proj is not None:
+            self._e = e = np.concatenate((proj, self._e, _ONE)) @ self._mean_map
+            hit = hit or float(e @ e) >= self._h_mean * self._c
         if self._armed and hit:
             self._raise(self.n)
             self.channel = self.channels[self._worst()]
@@ -622,7 +604,6 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         self._scores_at_zero = np.zeros(k)
         if self.smoothing and self._buffer is None:
             self._e = np.zeros(len(self._inv_sd))
-            self._mean_stat = 0.0
             self._mean_since = self.n
 
     # -- what an alarm carries -------------------------------------------------------
@@ -630,7 +611,7 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         """Every channel's statistic as a fraction of its threshold, the mean channel last."""
         if not self.smoothing:
             return self._t / self._h
-        return np.append(self._t / self._h, self._mean_stat / self._h_mean)
+        return np.append(self._t / self._h, float(self._e @ self._e) / self._c / self._h_mean)
 
     def _worst(self) -> int:
         return int(np.argmax(self._fractions()))

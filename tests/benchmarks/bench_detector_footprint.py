@@ -108,7 +108,9 @@ def main() -> None:
                                   ("judge", scores[i]), ("embedding", stream[i])):
                 reg.update("app|model", signal, value, trace_id=str(i), ts=now)
 
-    snap, heap = measured(segment, feed_segment, lambda reg: len(reg.snapshot("app|model")))
+    # what the changelog stores for the segment: each signal's snapshot (take_dirty)
+    snap, heap = measured(segment, feed_segment, lambda reg: sum(
+        len(state) for _, _, state in reg.take_dirty(["app|model"])))
     print(f"| one segment's registry entry (2 flag rates, judge ADWIN, embeddings) | "
           f"{snap:,} | {heap:,} |")
     print()
