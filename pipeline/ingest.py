@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import lru_cache
 
 import orjson
@@ -16,7 +17,7 @@ from aiokafka.partitioner import murmur2
 from detectors.registry import SegmentRegistry
 from pipeline.metrics import Counters
 from pipeline.recent_ids import RecentIds
-from pipeline.scorers.heuristics import HeuristicScorer, flagged
+from pipeline.scorers.heuristics import REFUSAL_AT, HeuristicScorer, flagged
 from pipeline.scorers.sampler import Decision, Sampler
 from schemas.events import DriftEvent
 from schemas.limits import Limits
@@ -209,10 +210,12 @@ class Ingestor:
         provenance in headers, and processed on arrival where they belong."""
         out = BatchOutcome()
         consumed = 0
+        now = datetime.now(UTC)  # the timestamp window's clock, read once per batch
         for record in records:
             consumed += 1
             try:
-                result = parse_message(record.value, limits=self.limits, fmt=self.fmt)
+                result = parse_message(record.value, limits=self.limits, fmt=self.fmt,
+                                       now=now)
             except TraceError as exc:
                 out.add_dead(dead_letter(record, exc.reason, exc.detail))
                 continue
@@ -259,7 +262,7 @@ class Ingestor:
             if decision.sampled:
                 out.sampled.append((segment.encode(), scoring_request(
                     trace, segment, decision)))
-        refusal = next(value for name, value, _ in heuristic if name == REFUSAL_SIGNAL)
+        refusal = heuristic[REFUSAL_AT][1]
         for name, value in ((REFUSAL_SIGNAL, refusal), (GUARDRAIL_SIGNAL, float(flag))):
             event = self.registry.update(
                 segment, name, value, trace_id=trace.trace_id, ts=trace.timestamp
