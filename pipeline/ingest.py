@@ -220,9 +220,10 @@ class Ingestor:
                 out.add_dead(dead_letter(record, exc.reason, exc.detail))
                 continue
             out.skipped_spans += result.skipped
-            out.truncated += result.truncated
             for trace in result.traces:
                 _restore_provenance(trace, record)
+                if trace.truncated_fields:
+                    out.truncated += 1
                 self._accept(trace, record, out)
             if result.rejected:
                 # Some LLM spans of a multi-span message were bad: the whole message goes

@@ -117,7 +117,10 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             log.info("detector state restored", extra={"segment": segment, "signal": signal})
         return blob
 
-    registry = SegmentRegistry(detector_factories(settings), loader=load_state)
+    factories = detector_factories(settings)
+    for factory in factories.values():
+        factory()  # imports river and builds tables now, not on the first trace
+    registry = SegmentRegistry(factories, loader=load_state)
     ingestor = Ingestor(
         segment_fields=settings.segment_fields,
         registry=registry,

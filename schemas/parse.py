@@ -60,11 +60,6 @@ class ParseResult:
     rejected: list[TraceError] = field(default_factory=list)
     format: str = "plain"
 
-    @property
-    def truncated(self) -> int:
-        """How many traces had at least one field cut."""
-        return sum(1 for t in self.traces if t.truncated_fields)
-
 
 def parse_message(
     raw: bytes, *, limits: Limits, fmt: str = "auto", now: datetime | None = None
