@@ -79,6 +79,7 @@ class BatchOutcome:
     #: (segment key, plain JSON, headers) of traces that arrived on a partition other
     #: than their segment's: sent back to the traces topic keyed by segment
     rerouted: list[tuple[bytes, bytes, list[tuple[str, bytes]]]] = field(default_factory=list)
+    consumed: int = 0
     duplicates: int = 0
     skipped_spans: int = 0
     truncated: int = 0
@@ -209,10 +210,16 @@ class Ingestor:
         back to the traces topic as plain JSON keyed by their segment, with their
         provenance in headers, and processed on arrival where they belong."""
         out = BatchOutcome()
-        consumed = 0
-        now = datetime.now(UTC)  # the timestamp window's clock, read once per batch
+        self.process_into(out, records)
+        self.close(out)
+        return out
+
+    def process_into(self, out: BatchOutcome, records: Iterable[Record]) -> None:
+        """:meth:`process` a slice of a batch into ``out``: the worker interleaves the
+        slices with its other tasks (storage, the judge), then closes it (:meth:`close`)."""
+        now = datetime.now(UTC)  # the timestamp window's clock, read once per slice
         for record in records:
-            consumed += 1
+            out.consumed += 1
             try:
                 result = parse_message(record.value, limits=self.limits, fmt=self.fmt,
                                        now=now)
@@ -232,15 +239,17 @@ class Ingestor:
                 out.add_dead(dead_letter(
                     record, first.reason,
                     f"{len(result.rejected)} LLM span(s) rejected; first: {first.detail}"))
-        self.counters.consumed += consumed
+
+    def close(self, out: BatchOutcome) -> None:
+        """Count a processed batch, in the counters and as its ``ingest_batches`` row."""
+        self.counters.consumed += out.consumed
         self.counters.skipped_spans += out.skipped_spans
         self.counters.truncated += out.truncated
         self.counters.duplicates += out.duplicates
         self.counters.rerouted += len(out.rerouted)
-        out.counts.rows.append([self.worker, consumed, len(out.traces.rows), len(out.dead),
-                                out.duplicates, out.skipped_spans, out.truncated,
-                                len(out.rerouted)])
-        return out
+        out.counts.rows.append([self.worker, out.consumed, len(out.traces.rows),
+                                len(out.dead), out.duplicates, out.skipped_spans,
+                                out.truncated, len(out.rerouted)])
 
     def _accept(self, trace: Trace, record: Record, out: BatchOutcome) -> None:
         segment = trace.segment_key(self.segment_fields)
