@@ -270,12 +270,15 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             # the scoring topic (its partitions pause), never holds back ingestion.
             consumer: BulkConsumer = app.consumer  # type: ignore[assignment]
             while not app.should_stop:
-                messages = await consumer.take(settings.scoring_topic, 256, 1.0)
+                messages = await consumer.take(settings.scoring_topic, 1024, 1.0)
                 if not messages:
                     continue
                 outcome = await score_sampled(judge, embedder, registry,
                                               [m.value for m in messages])
-                await writer.write([outcome.scores, outcome.drift])
+                # Stored with the next timed or full flush, not forced now: a forced
+                # flush per scoring batch (often a handful of rows) made every table an
+                # insert each time, and small inserts cost ClickHouse CPU per row.
+                await (await writer.submit([outcome.scores, outcome.drift]))
                 save_state(snapshot({m.key.decode(): m.partition
                                      for m in messages if m.key}))
                 counters.judged += outcome.judged
