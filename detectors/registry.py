@@ -99,7 +99,10 @@ class SegmentRegistry:
             if detector is None:
                 detector = detectors[signal] = factory()
             detector.update(value)  # type: ignore[arg-type]  # embeddings take a vector
-            self._dirty.setdefault(segment, set()).add(signal)
+            dirty = self._dirty.get(segment)
+            if dirty is None:
+                dirty = self._dirty[segment] = set()
+            dirty.add(signal)
             if not detector.drift_detected:
                 return None
             details = dict(getattr(detector, "details", {}))

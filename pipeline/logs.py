@@ -50,7 +50,8 @@ def logging_config(level: str, fmt: str) -> dict[str, Any]:
         "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "default",
                                 "stream": "ext://sys.stderr"}},
         "root": {"level": level, "handlers": ["stderr"]},
-        # Faust's and aiokafka's INFO lines are per-rebalance chatter at our scale.
-        "loggers": {"aiokafka": {"level": "WARNING"}, "faust": {"level": "WARNING"},
-                    "mode": {"level": "WARNING"}},
+        # Faust's and aiokafka's INFO lines are per-rebalance chatter at our scale; the
+        # HTTP clients' (the openai SDK's httpx) log a line per judge or embedding call.
+        "loggers": {name: {"level": "WARNING"}
+                    for name in ("aiokafka", "faust", "mode", "httpx", "httpx2", "httpcore")},
     }

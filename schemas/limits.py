@@ -48,27 +48,40 @@ class Limits:
     max_age: timedelta | None = timedelta(days=30)
 
 
-def truncate_text(data: dict[str, Any], limits: Limits) -> tuple[str, ...]:
+def truncate_text(data: dict[str, Any], limits: Limits,
+                  longest: int | None = None) -> tuple[str, ...]:
     """Cut over-long text in a contract dict in place; return the names of cut fields.
 
     Only values of the expected types are touched; anything else is left for
-    validation to refuse.
+    validation to refuse. ``longest``, when known, bounds every string's length (a
+    string decoded from a JSON message is never longer than the message's bytes): the
+    checks it rules out are skipped, as most messages are far below the limits.
     """
+    if longest is not None and longest <= min(limits.max_label_chars, limits.max_text_chars):
+        return ()
     cut: list[str] = []
     n = limits.max_text_chars
-    for name in TEXT_FIELDS:
-        value = data.get(name)
-        if isinstance(value, str):
-            if len(value) > n:
-                data[name] = value[:n]
+    texts = longest is None or longest > n
+    if texts:
+        for name in TEXT_FIELDS:
+            value = data.get(name)
+            if isinstance(value, str):
+                if len(value) > n:
+                    data[name] = value[:n]
+                    cut.append(name)
+            elif isinstance(value, list) and _cut_messages(value, n):
                 cut.append(name)
-        elif isinstance(value, list) and _cut_messages(value, n):
-            cut.append(name)
     for name in LABEL_FIELDS:
         value = data.get(name)
         if isinstance(value, str) and len(value) > limits.max_label_chars:
             data[name] = value[: limits.max_label_chars]
             cut.append(name)
+    if texts:
+        _cut_metadata(data, n, cut)
+    return tuple(cut)
+
+
+def _cut_metadata(data: dict[str, Any], n: int, cut: list[str]) -> None:
     meta = data.get("metadata")
     if isinstance(meta, dict):
         long = [k for k, v in meta.items() if isinstance(v, str) and len(v) > n]
@@ -76,7 +89,6 @@ def truncate_text(data: dict[str, Any], limits: Limits) -> tuple[str, ...]:
             meta[key] = meta[key][:n]
         if long:
             cut.append("metadata")
-    return tuple(cut)
 
 
 def _cut_messages(messages: list[Any], budget: int) -> bool:

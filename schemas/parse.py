@@ -60,11 +60,6 @@ class ParseResult:
     rejected: list[TraceError] = field(default_factory=list)
     format: str = "plain"
 
-    @property
-    def truncated(self) -> int:
-        """How many traces had at least one field cut."""
-        return sum(1 for t in self.traces if t.truncated_fields)
-
 
 def parse_message(
     raw: bytes, *, limits: Limits, fmt: str = "auto", now: datetime | None = None
@@ -110,7 +105,8 @@ def _parse(raw: bytes, limits: Limits, fmt: str, now: datetime | None) -> ParseR
     if fmt == "auto":
         fmt = "otlp_json" if otlp_json.matches(obj) else "span" if is_span(obj) else "plain"
     if fmt == "plain":
-        trace = _finish(plain.to_contract(obj), plain.NAME, limits, now)
+        # Every string of a plain message is a JSON string of it, so no longer than it.
+        trace = _finish(plain.to_contract(obj), plain.NAME, limits, now, longest=len(raw))
         return ParseResult(traces=[trace], format=plain.NAME)
     if fmt == "otlp_json":
         return _from_spans(otlp_json.spans(obj), otlp_json.NAME, limits, now)
@@ -163,8 +159,9 @@ def _convention(span: Span, fmt: str) -> Any:
     return None
 
 
-def _finish(data: dict[str, Any], fmt: str, limits: Limits, now: datetime | None) -> Trace:
-    truncated = truncate_text(data, limits)
+def _finish(data: dict[str, Any], fmt: str, limits: Limits, now: datetime | None,
+            longest: int | None = None) -> Trace:
+    truncated = truncate_text(data, limits, longest)
     trace = build_trace(data)
     _check_time(trace, limits, now)
     trace._set_provenance(truncated, fmt)

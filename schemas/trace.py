@@ -137,6 +137,10 @@ class Trace(BaseModel):
     def _set_provenance(self, truncated_fields: tuple[str, ...], source_format: str) -> None:
         object.__setattr__(self, "_truncated_fields", truncated_fields)
         object.__setattr__(self, "_source_format", source_format)
+        # Joined here, once: a first read of an unset slot goes through pydantic's
+        # __getattr__, whose AttributeError cost more than the join itself.
+        object.__setattr__(self, "_input_text", _text(self.input))
+        object.__setattr__(self, "_output_text", _text(self.output))
 
     @property
     def truncated_fields(self) -> tuple[str, ...]:

@@ -94,7 +94,10 @@ _PII_RE = re.compile(
     """,
     re.VERBOSE,
 )
-_PII_GATE = re.compile(r"[\d@]")
+#: Every branch above matches an '@' or two digits at most one space or dash apart (an
+#: IBAN's check digits, a card's, a phone's groups...): text without either cannot hold
+#: PII, and most answers ("within 2 working days") have neither.
+_PII_GATE = re.compile(r"@|\d[\ -]?\d")
 _NON_DIGIT = re.compile(r"\D")
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
 _DNI_LETTERS = "TRWAGMYFPDXBNJZSQVHLCKE"
@@ -152,14 +155,17 @@ def pii_kinds(text: str) -> list[str]:
     >>> pii_kinds("order 4111 1111 1111 1112 ships on 2026-11-22")
     []
     """
-    # Every kind holds a digit or an '@', and starts at most 64 characters before its
-    # first one (an e-mail's local part): most answers have neither, and the one-pass
-    # regex costs tens of microseconds per answer where it has to scan.
+    # Every kind starts at most 64 characters before the gate's first hit (an e-mail's
+    # local part), and the one-pass regex costs tens of microseconds where it scans.
     gate = _PII_GATE.search(text)
     if gate is None:
         return []
+    return _scan(text, max(0, gate.start() - 64))
+
+
+def _scan(text: str, start: int) -> list[str]:
     found: set[str] = set()
-    for m in _PII_RE.finditer(text, max(0, gate.start() - 64)):
+    for m in _PII_RE.finditer(text, start):
         kind = m.lastgroup
         value = m.group(kind)  # type: ignore[arg-type]
         if kind == "card":
@@ -343,9 +349,9 @@ class HeuristicScorer:
         kinds = pii_kinds(output)
         empty = not output.strip()
         cut = "" if empty else truncation(output, meta, output_tokens)
-        out: list[tuple[str, float, str]] = [
+        out: list[tuple[str, float, str]] = [  # the first four always, in this order
             ("pii", 1.0 if kinds else 0.0, ",".join(kinds)),
-            ("refusal", refusal(output), ""),
+            ("refusal", refusal(output), ""),  # REFUSAL_AT
             ("empty", 1.0 if empty else 0.0, ""),
             ("truncated", 1.0 if cut else 0.0, cut),
         ]
@@ -387,6 +393,9 @@ class HeuristicScorer:
         return [ScoreRow(trace.trace_id, SCORER, n, v, lab, sample_rate=sample_rate)
                 for n, v, lab in self.score_trace(trace)]
 
+
+#: Where ``score`` puts the refusal score: ingest reads it for every trace.
+REFUSAL_AT = 1
 
 #: Heuristic signals that mark a trace as risky (the sampler always judges those).
 FLAG_NAMES = frozenset({"pii", "refusal", "empty", "truncated"})

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.scorers.heuristics import (
+    REFUSAL_AT,
     HeuristicScorer,
     PriceTable,
+    _scan,
     flagged,
     format_check,
     iban_ok,
@@ -173,3 +177,19 @@ def test_cost_sources() -> None:
     unknown = {n: (v, lab) for n, v, lab in scorer.score("a", "b",
                model="zz", input_tokens=1, output_tokens=1)}
     assert unknown["cost_usd"] == (0.0, "unknown_model")
+
+
+@pytest.mark.parametrize("meta", [None, {"expected_format": "json"}, {"finish_reason": "stop"}])
+def test_the_refusal_score_sits_where_ingest_reads_it(meta: dict[str, str] | None) -> None:
+    scores = HeuristicScorer().score("q", "I'm sorry, but I can't help with that.",
+                                     latency_ms=5.0, metadata=meta)
+    assert scores[REFUSAL_AT][:2] == ("refusal", 1.0)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.sampled_from(
+    ["4111 1111 1111 1111", "+44 20 7946 0958", "GB82 WEST 1234 5698 7654 32", "a@b.co",
+     "jane.doe", "@", "7", "12", "1-2", "3 4", " ", "-", "(", ")", "+", ".", "AB", "day",
+     "078-05-1120", "12345678Z", "QQ 12 34 56 C", "\n"]), max_size=30).map("".join))
+def test_the_pii_gate_never_hides_a_match(text: str) -> None:
+    assert pii_kinds(text) == _scan(text, 0)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import tempfile
 import time
@@ -104,6 +105,31 @@ def parse_rates(payloads: list[bytes]) -> dict[str, float]:
             fn(p)
         rates[name] = len(payloads) / (time.perf_counter() - t0)
     return rates
+
+
+def process_rate(settings: Settings, payloads: list[bytes], n: int = 20_000) -> float:
+    """Traces/s of CPU through ``Ingestor.process`` alone (parse, validate, heuristics,
+    sampling, detectors; no Kafka, no ClickHouse): the ceiling of the worker's own
+    per-trace work on one core, after the detectors' warm-up and calibration."""
+    from detectors.registry import SegmentRegistry
+    from pipeline.ingest import Ingestor, Record
+    from pipeline.metrics import Counters
+    from pipeline.recent_ids import RecentIds
+    from pipeline.scorers.sampler import Sampler
+    from pipeline.worker import detector_factories
+
+    ingestor = Ingestor(segment_fields=settings.segment_fields,
+                        registry=SegmentRegistry(detector_factories(settings)),
+                        counters=Counters(), limits=settings.limits(),
+                        sampler=Sampler(settings.sample_rate, settings.sample_rates,
+                                        settings.sample_salt),
+                        recent=RecentIds(settings.dedup_window), partitions=1)
+    records = [Record(v, None, "t", 0, i) for i, v in enumerate(payloads[: 2 * n])]
+    ingestor.process(records[:n])
+    gc.freeze()  # as the worker does after start-up
+    t0 = time.process_time()
+    ingestor.process(records[n:])
+    return (len(records) - n) / (time.process_time() - t0)
 
 
 def main() -> None:
@@ -199,6 +225,7 @@ def main() -> None:
 
     bare = bare_consumer_rate(settings, args.traces)
     parse = parse_rates(payloads[: min(len(payloads), 50_000)])
+    own = process_rate(settings, payloads)
 
     table = Table(title="driftline end to end, one worker")
     table.add_column("measure")
@@ -208,13 +235,16 @@ def main() -> None:
     table.add_row("bare aiokafka consumer msgs/s (same topic)", f"{bare:,.0f}")
     for name, r in parse.items():
         table.add_row(f"{name} msgs/s (one core)", f"{r:,.0f}")
+    table.add_row("Ingestor.process alone traces/s (one core, CPU time)", f"{own:,.0f}")
     table.add_row("ratio driftline / bare consumer", f"{rate / bare:.2f}")
     table.add_row("ratio driftline / json.loads", f"{rate / parse['json.loads']:.3f}")
+    table.add_row("ratio driftline / Ingestor.process alone", f"{rate / own:.2f}")
     table.add_row(f"sampled ({args.sample_rate:.0%} + risky) / judge rows (of which "
                   "errors, mostly over budget) / embedded",
                   f"{scored['sampled']:,} / {scored['judged']:,} ({scored['judge_errors']:,})"
                   f" / {scored['embedded']:,}")
-    table.add_row("worker CPU (cores busy while draining)", f"{cpu_share:.2f}")
+    table.add_row("worker CPU (cores busy while draining); CPU µs per trace",
+                  f"{cpu_share:.2f}; {cpu_share / rate * 1e6:,.0f}")
     table.add_row("worker peak RSS", f"{peak / 2**20:,.0f} MiB")
     table.add_row("RSS at 25% / 50% / 100% of backlog",
                   " / ".join(f"{v / 2**20:,.0f}" for v in marks.values()) + " MiB")
