@@ -184,24 +184,28 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
                                f"{event.message.tp}")
 
     async def process(records: list[Record]) -> tuple[BatchOutcome,
-                                                      list[tuple[str, str, int, bytes]]]:
+                                                      list[tuple[str, str, int, bytes]], bool]:
+        """The batch's outcome, its detector snapshots, and whether it was processed
+        whole (only then may its records be acked)."""
         # In slices with a yield between them: a 2,000-trace batch is ~150 ms of CPU, and
         # every other task (the ClickHouse flusher, the judge's HTTP calls, the fetcher)
         # advances one step per yield. One yield per batch let stored rows wait 7-8 s for
         # their flush, measured, while the clickhouse thread sat idle.
         outcome = BatchOutcome()
         generation = app.consumer_generation_id
+        whole = True
         for start in range(0, len(records), PROCESS_SLICE):
-            part = records[start:start + PROCESS_SLICE]
             if app.consumer_generation_id != generation:
-                # A rebalance ran during the yield: a revoked partition's records are its
-                # new owner's now (they are not acked here, so it reads them again).
-                owned = {(tp.topic, tp.partition) for tp in app.consumer.assignment()}
-                part = [r for r in part if (r.topic, r.partition) in owned]
-            ingestor.process_into(outcome, part)
+                # A rebalance ran during the yield: stop here and ack none of the batch,
+                # so its records are read again from the committed offsets, here or by
+                # their new owner (the part processed is stored twice, once per trace_id
+                # in ClickHouse). Acking it would commit records never processed.
+                whole = False
+                break
+            ingestor.process_into(outcome, records[start:start + PROCESS_SLICE])
             await asyncio.sleep(0)
         ingestor.close(outcome)
-        return outcome, snapshot(outcome.segments)
+        return outcome, snapshot(outcome.segments), whole
 
     @app.task
     async def ingest_batches() -> None:
@@ -219,7 +223,7 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
                               _headers(m.headers)) for m in messages]
             # On the event loop, not a thread: a thread measured half the throughput
             # (GIL hand-offs with the fetcher).
-            outcome, snapshots = await process(records)
+            outcome, snapshots, whole = await process(records)
             sends = [await dlq.send(key=d.key, value=d.value, headers=d.headers(), force=True)
                      for d in outcome.dead]
             sends += [await scoring.send(key=key, value=value, force=True)
@@ -230,7 +234,8 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             # next batch is parsed (the ClickHouse thread runs beside this one).
             stored = await writer.submit(outcome.tables)
             previous = asyncio.ensure_future(complete(
-                messages, outcome, stored, sends, snapshots, previous, consumer))
+                messages if whole else [], outcome, stored, sends, snapshots, previous,
+                consumer))
         if previous is not None:
             await previous
 
