@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -102,10 +103,15 @@ def _threshold(up: int, down: int, ert: float, p: float) -> int:
         if hi >= MAX_STATES:
             raise ValueError("chain too fine for this ERT; lower the resolution")
         lo, hi = hi, min(hi * 2, MAX_STATES)
-    f_lo = math.log(1.0 / p) - target if lo == up else f(lo)
+    return _secant_smallest(f, lo, hi, math.log(1.0 / p) - target if lo == up else f(lo))
+
+
+def _secant_smallest(f: Callable[[int], float], lo: int, hi: int, f_lo: float) -> int:
+    """The smallest ``h`` in ``(lo, hi]`` with ``f(h) >= 0``, given ``f(lo) < 0 <= f(hi)``
+    and ``f`` (a log run length minus its target) close to linear: a secant search."""
     while hi - lo > 1:
         f_hi = f(hi)
-        guess = round(lo + (hi - lo) * (-f_lo) / (f_hi - f_lo))
+        guess = round(lo + (hi - lo) * (-f_lo) / (f_hi - f_lo)) if f_hi != f_lo else (lo + hi) // 2
         mid = min(max(guess, lo + 1), hi - 1)
         if f(mid) >= 0:
             hi = mid
@@ -220,18 +226,7 @@ def _walk_threshold(w: tuple[int, ...], p: tuple[float, ...], ert: float) -> int
         if hi >= MAX_STATES:
             return MAX_STATES
         lo, hi = hi, min(2 * hi, MAX_STATES)
-    f_lo = f(lo)
-    while hi - lo > 1:
-        f_hi = f(hi)
-        guess = round(lo + (hi - lo) * (-f_lo) / (f_hi - f_lo)) if f_hi != f_lo else (lo + hi) // 2
-        mid = min(max(guess, lo + 1), hi - 1)
-        if f(mid) >= 0:
-            hi = mid
-        else:
-            lo, f_lo = mid, f(mid)
-            if mid + 1 < hi and f(mid + 1) >= 0:
-                return mid + 1
-    return hi
+    return _secant_smallest(f, lo, hi, f(lo))
 
 
 def drift_error(w: tuple[int, ...], p: tuple[float, ...], n: int) -> tuple[float, np.ndarray]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ import numpy as np
 from detectors.calibration import (
     drift_error,
     integer_weights,
+    one_blas_thread,
     perturbed,
     walk_arl,
     walk_threshold,
@@ -51,17 +51,6 @@ class Channel:
     name: str
     group: str
     sign: int
-
-
-def _one_blas_thread() -> contextlib.AbstractContextManager[object]:
-    # Measured on the shared 2-core box: OpenBLAS's threads fighting other processes made
-    # one fit take 9-28 s instead of 0.5 s on one thread. The matrices are small (384 x
-    # 384, ~300-state chains), so one thread is also the fastest when the box is idle.
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - scikit-learn (via evidently) brings it
-        return contextlib.nullcontext()
-    return threadpool_limits(1)
 
 
 def _kmeans(z: np.ndarray, k: int, rng: np.random.Generator, iters: int = 25) -> np.ndarray:
@@ -281,7 +270,7 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         x = np.asarray(reference, dtype=np.float64)
         if x.ndim != 2 or len(x) < self.min_reference:
             raise ValueError(f"reference must be (n, d) with n >= {self.min_reference}")
-        with _one_blas_thread():
+        with one_blas_thread():
             self._fit(x)
             self._calibrate()
         # only calibration needs the held-out half's categories
