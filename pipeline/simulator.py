@@ -13,10 +13,11 @@ It serves, on 127.0.0.1:
 Switches (constructor or command line): latency, error rates (429, 500, hang past the
 client's timeout, malformed JSON), and a scheduled quality drop: after
 ``drop_after`` chat requests for ``drop_model``, that model refuses with probability
-``drop_rate``. A request can also force a fault by carrying ``[[sim:429]]``,
-``[[sim:500]]``, ``[[sim:timeout]]`` or ``[[sim:malformed]]`` in a message;
-``[[sim:429-once:KEY]]`` fails only the first request that carries KEY, so a retry
-succeeds.
+``drop_rate``. Answers and refusals are a function of (seed, model, text), like a model
+at temperature 0; faults are random (seeded), as transient ones are. A request can also
+force a fault by carrying ``[[sim:429]]``, ``[[sim:500]]``, ``[[sim:timeout]]`` or
+``[[sim:malformed]]`` in a message; ``[[sim:429-once:KEY]]`` fails only the first request
+that carries KEY, so a retry succeeds.
 
 Run: ``python -m pipeline.simulator --port 8089``.
 """
@@ -180,8 +181,10 @@ class Simulator:
         refusal_rate = c.base_refusal_rate
         if c.drop_model == model and self.stats.chat_by_model[model] > c.drop_after:
             refusal_rate = c.drop_rate
-        digest = hashlib.blake2b(text.encode(), digest_size=8).digest()
-        if self._rng.random() < refusal_rate:
+        # A function of (seed, model, text), like a model at temperature 0: how many
+        # calls came before (the worker's sample, other tests) must not change the answer.
+        digest = hashlib.blake2b(f"{c.seed}\0{model}\0{text}".encode(), digest_size=8).digest()
+        if int.from_bytes(digest[1:], "big") / 2**56 < refusal_rate:
             return _REFUSAL
         return _ANSWERS[digest[0] % len(_ANSWERS)]
 
