@@ -26,9 +26,11 @@ class BernoulliCusum(Episodes, PickleSnapshot):
     rate, ``mean_after`` the rate over ``window``, the updates since the statistic last
     left zero (CUSUM's own estimate of where the change began).
 
-    The calibration is exact for a known ``p0``. With a warm-up estimate it is
-    conditional on that estimate: a rate underestimated by 10 % roughly halves the ERT,
-    so use ``warmup >= 20 / p0`` updates (or pass ``p0``). ``min_p0`` floors the
+    The calibration is exact for a known ``p0``. A warm-up estimate is uncertain, and a
+    rate underestimated by 10 % roughly halves the run length, so then the threshold is
+    set for the false-alarm rate *averaged over that uncertainty* to be ``1 / ert``: a
+    higher threshold, more so for short warm-ups (``warmup >= 20 / p0`` keeps the cost in
+    detection delay small). ``min_p0`` floors the
     estimate: for rare events (guardrail flags) a warm-up that saw none would otherwise
     set a reference so low that the first few flags raise an alarm.
 
@@ -94,13 +96,18 @@ class BernoulliCusum(Episodes, PickleSnapshot):
             self.set_reference(p0, version=reference_version)
 
     # -- reference -------------------------------------------------------------------
-    def set_reference(self, p0: float, *, version: str | None = None) -> None:
-        """(Re)calibrate against the rate ``p0`` (of ``x``, before any ``direction`` flip)."""
+    def set_reference(self, p0: float, *, version: str | None = None,
+                      sample: tuple[int, int] | None = None) -> None:
+        """(Re)calibrate against the rate ``p0`` (of ``x``, before any ``direction`` flip).
+
+        ``sample``: ``(ones, n)`` when ``p0`` was estimated from counts (of the watched
+        value, after the flip); the ERT then holds on average over that estimate's error.
+        """
         if not 0 < p0 < 1:
             raise ValueError(f"p0 must be in (0, 1), got {p0}")
         q0 = p0 if self.direction == "up" else 1.0 - p0
         q1 = min(self.ratio * q0, (1.0 + q0) / 2.0)
-        chain, h = calibrated_chain(q0, q1, self.ert)
+        chain, h = calibrated_chain(q0, q1, self.ert, sample=sample)
         self.p0, self.p1 = q0, q1
         self._c, self._up, self._down, self._h = chain.c, chain.up, chain.down, h
         self.reference_version = version or version_of(p0)
@@ -123,7 +130,8 @@ class BernoulliCusum(Episodes, PickleSnapshot):
                 # half a pseudo-count each way: a warm-up without a single 1 must not
                 # yield p0 = 0, which no CUSUM can be calibrated against
                 rate = max((self._warm_ones + 0.5) / (self._warm_n + 1.0), self.min_p0)
-                self.set_reference(rate if self.direction == "up" else 1.0 - rate)
+                self.set_reference(rate if self.direction == "up" else 1.0 - rate,
+                                   sample=(self._warm_ones, self._warm_n))
             return
         self.n += 1
         if one:

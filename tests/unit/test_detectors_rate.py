@@ -34,6 +34,40 @@ def test_the_markov_chain_arl_is_exact() -> None:
     assert abs(np.mean(runs) / chain.arl(0.05, h) - 1) < 0.15
 
 
+@pytest.mark.parametrize(("p", "warmup", "ert"), [(0.031, 2000, 100_000), (0.03, 500, 2000)])
+def test_a_warm_up_estimate_keeps_the_false_alarm_rate_at_the_ert(
+        p: float, warmup: int, ert: int) -> None:
+    # Segments whose reference rate comes from a warm-up: across them, false alarms per
+    # update must be 1 / ERT. Exact: each warm-up count weighted by its binomial
+    # probability, each segment's rate from its chain at the true rate.
+    from scipy.stats import binom
+
+    counts = np.arange(binom.ppf(1e-6, warmup, p), binom.ppf(1 - 1e-6, warmup, p) + 1)
+    weights = binom.pmf(counts, warmup, p)
+    rates: dict[str, list[float]] = {"estimate": [], "posterior": []}
+    for ones in counts.astype(int).tolist():
+        q0 = (ones + 0.5) / (warmup + 1)
+        for mode, sample in (("estimate", None), ("posterior", (ones, warmup))):
+            chain, h = calibrated_chain(q0, 2 * q0, ert, sample=sample)
+            rates[mode].append(1 / chain.arl(p, h))
+    run_length = {mode: 1 / float(weights @ r) for mode, r in rates.items()}
+    assert abs(run_length["posterior"] / ert - 1) < 0.25, run_length
+    # calibrated at the estimate alone, false alarms come 1.3-3x as often as configured
+    assert run_length["estimate"] < 0.8 * ert, run_length
+
+
+def test_the_detector_uses_its_warm_up_counts() -> None:
+    rng = np.random.default_rng(12)
+    bits = (rng.random(2000) < 0.03).astype(float).tolist()
+    det = BernoulliCusum(ert=20_000, warmup=2000)
+    for b in bits:
+        det.update(b)
+    ones = int(sum(bits))
+    chain, h = calibrated_chain(det.p0, det.p1, 20_000, sample=(ones, 2000))
+    assert det.threshold == h / chain.c
+    assert h > calibrated_chain(det.p0, det.p1, 20_000)[1]  # the price of not knowing p0
+
+
 def test_detects_a_doubling_of_the_rate_quickly() -> None:
     rng = np.random.default_rng(5)
     delays = []
