@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -213,6 +214,9 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
 
     name = "embedding_cusum"
     smoothing = 0.0  # snapshots taken before the mean channel existed restore without it
+    #: at the end of the warm-up, wait for the caller to run :meth:`calibrated_copy`
+    #: (the worker runs it in a thread: seconds of CPU must not stall its event loop)
+    defer_calibration = False
 
     def __init__(
         self,
@@ -229,6 +233,7 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         warmup: int = 1000,
         seed: int = 0,
         reference_version: str | None = None,
+        defer_calibration: bool = False,
     ) -> None:
         if ert <= 1:
             raise ValueError(f"ert must be > 1 update, got {ert}")
@@ -250,6 +255,7 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
         self.smoothing = smoothing
         self.warmup = warmup
         self.seed = seed
+        self.defer_calibration = defer_calibration
         self.n = 0
         self.reference_version = "warmup"
         self._buffer: list[np.ndarray] | None = []
@@ -525,15 +531,33 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
     def calibrated(self) -> bool:
         return self._buffer is None
 
+    @property
+    def calibration_pending(self) -> bool:
+        """The warm-up is complete and its calibration deferred (``defer_calibration``):
+        updates are ignored until :meth:`calibrated_copy` replaces this detector."""
+        return self._buffer is not None and len(self._buffer) >= self.warmup
+
+    def calibrated_copy(self) -> EmbeddingDrift:
+        """A copy calibrated on the warm-up's vectors. This detector is only read, so the
+        calibration can run in another thread while snapshots and readers still see a
+        consistent (warming-up) detector; the caller swaps the copy in."""
+        if self._buffer is None:
+            raise ValueError("no warm-up buffer: the detector is calibrated already")
+        twin = copy.copy(self)  # set_reference rebinds every attribute it changes
+        twin.set_reference(np.stack(self._buffer[: self.warmup]).astype(np.float64))
+        return twin
+
     # -- updates ---------------------------------------------------------------------
     def update(self, x: np.ndarray) -> None:  # type: ignore[override]
         self._alarm = False
         v = np.asarray(x, dtype=np.float64)
         if self._buffer is not None:
+            if len(self._buffer) >= self.warmup:
+                return  # a deferred calibration is pending: the reference is complete
             # float16: 1,000 x 384 buffered vectors snapshot to 0.77 MB, under Kafka's
             # default 1 MB message limit for the changelog; PCA does not need more digits
             self._buffer.append(v.astype(np.float16))
-            if len(self._buffer) >= self.warmup:
+            if len(self._buffer) >= self.warmup and not self.defer_calibration:
                 self.set_reference(np.stack(self._buffer).astype(np.float64))
             return
         centred = v - self._mu

@@ -124,6 +124,18 @@ class SegmentRegistry:
         """The live detector of (segment, signal), or None if it has seen nothing yet."""
         return self._detectors.get(segment, {}).get(signal)
 
+    def replace(self, segment: str, signal: str, old: DriftDetector,
+                new: DriftDetector) -> bool:
+        """Swap in ``new`` (say, a copy calibrated in another thread) if ``old`` is still
+        the live detector: a rebalance may have moved the segment away meanwhile."""
+        with self._lock:
+            detectors = self._detectors.get(segment)
+            if detectors is None or detectors.get(signal) is not old:
+                return False
+            detectors[signal] = new
+            self._dirty.setdefault(segment, set()).add(signal)
+            return True
+
     def acknowledge(self, segment: str, signal: str | None = None) -> list[str]:
         """Close the open alarm episode(s) of a segment (``driftline drift ack``).
 

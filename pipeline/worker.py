@@ -74,7 +74,8 @@ def detector_factories(settings: Settings) -> dict[str, Callable[[], DriftDetect
                                   min_p0=settings.flag_min_rate),
         JUDGE_SIGNAL: partial(Adwin, settings.adwin_delta),
         EMBEDDING_SIGNAL: partial(EmbeddingDrift, ert=settings.embedding_ert,
-                                  warmup=settings.embedding_warmup),
+                                  warmup=settings.embedding_warmup,
+                                  defer_calibration=True),
     }
 
 

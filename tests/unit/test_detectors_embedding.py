@@ -108,6 +108,35 @@ def test_warmup_builds_the_reference_then_alarms_once_per_episode() -> None:
     assert det.armed
 
 
+def test_a_deferred_calibration_runs_on_a_copy_that_matches_the_inline_one() -> None:
+    rng, basis = world(11)
+    warm, after = draw(rng, basis, 800), draw(rng, basis, 3000)
+    inline = EmbeddingDrift(ert=1000, warmup=800)
+    deferred = EmbeddingDrift(ert=1000, warmup=800, defer_calibration=True)
+    for x in warm:
+        inline.update(x)
+        deferred.update(x)
+    assert inline.calibrated and not inline.calibration_pending
+    assert deferred.calibration_pending and not deferred.calibrated
+    deferred.update(after[0])  # ignored while pending: the reference is complete
+    assert deferred.n == 0 and len(deferred._buffer) == 800
+    # what a snapshot taken during the calibration restores: still pending, not half-built
+    pending_state = deferred.state()
+    fitted = deferred.calibrated_copy()
+    assert deferred.calibration_pending  # the original is only read
+    assert fitted.calibrated and fitted.reference_version == inline.reference_version
+    assert np.array_equal(fitted._h, inline._h) and fitted._h_mean == inline._h_mean
+    assert EmbeddingDrift.from_state(pending_state).calibration_pending
+    alarms = {"inline": [], "fitted": []}
+    for i, x in enumerate(after):
+        for name, det in (("inline", inline), ("fitted", fitted)):
+            det.update(x)
+            if det.drift_detected:
+                alarms[name].append(i)
+                det.acknowledge()
+    assert alarms["inline"] == alarms["fitted"]
+
+
 def test_restored_state_continues_identically() -> None:
     rng, basis = world(10)
     det = EmbeddingDrift(draw(rng, basis, 1000), ert=500)

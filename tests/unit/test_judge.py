@@ -149,6 +149,43 @@ def test_scoring_stage_judges_embeds_and_survives_failures(sim: SimulatorThread)
     assert registry.detector("bot|gpt", "embedding") is not None
 
 
+def test_the_scoring_stage_calibrates_a_warmed_up_detector_off_the_event_loop(
+        sim: SimulatorThread) -> None:
+    import threading
+    from datetime import UTC, datetime
+    from functools import partial
+
+    from detectors.embedding import EmbeddingDrift
+    from detectors.registry import SegmentRegistry
+    from pipeline.sampled import score_sampled
+    from pipeline.scorers.embedders import OpenAIEmbedder
+
+    calibrated_in: list[int] = []
+
+    class Recording(EmbeddingDrift):
+        def set_reference(self, reference: object, **kw: object) -> None:
+            calibrated_in.append(threading.get_ident())
+            super().set_reference(reference, **kw)  # type: ignore[arg-type]
+
+    now = datetime(2026, 11, 22, tzinfo=UTC).isoformat()
+    batch = [orjson.dumps({"trace_id": f"t{i}", "ts": now, "segment": "bot|gpt",
+                           "model_version": "v1", "question": f"Where is card {i} of mine?",
+                           "answer": "Soon.", "rate": 0.1, "reason": "rate"})
+             for i in range(260)]
+    registry = SegmentRegistry({"embedding": partial(Recording, warmup=200,
+                                                     defer_calibration=True)})
+    out = asyncio.run(score_sampled(
+        None, OpenAIEmbedder("sim-embed", base_url=sim.base_url), registry, batch))
+    detector = registry.detector("bot|gpt", "embedding")
+    assert detector is not None and detector.calibrated  # type: ignore[attr-defined]
+    assert calibrated_in and threading.get_ident() not in calibrated_in
+    labels = [r[7] for r in out.scores.rows]
+    # the 200 of the warm-up, then every later input judged against the new reference
+    assert labels[:199] == ["warmup"] * 199
+    assert set(labels[200:]) <= {"known", "novel"} and len(labels) == 260
+    assert detector.n == 60  # type: ignore[attr-defined]  # none lost to the calibration
+
+
 def test_dollar_budget_needs_a_priced_model() -> None:
     with pytest.raises(ValueError, match="no price"):
         Judge(load_rubric("helpfulness"), model="my-local-judge",
