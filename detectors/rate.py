@@ -129,9 +129,13 @@ class BernoulliCusum(Episodes, PickleSnapshot):
             if self._warm_n >= self.warmup:
                 # half a pseudo-count each way: a warm-up without a single 1 must not
                 # yield p0 = 0, which no CUSUM can be calibrated against
-                rate = max((self._warm_ones + 0.5) / (self._warm_n + 1.0), self.min_p0)
+                estimate = (self._warm_ones + 0.5) / (self._warm_n + 1.0)
+                rate = max(estimate, self.min_p0)
+                # at the floor, calibrate at the floor as if known: the floor is the
+                # deliberately cautious rate, not an estimate
+                sample = (self._warm_ones, self._warm_n) if estimate > self.min_p0 else None
                 self.set_reference(rate if self.direction == "up" else 1.0 - rate,
-                                   sample=(self._warm_ones, self._warm_n))
+                                   sample=sample)
             return
         self.n += 1
         if one:

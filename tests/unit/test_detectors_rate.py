@@ -68,6 +68,14 @@ def test_the_detector_uses_its_warm_up_counts() -> None:
     assert h > calibrated_chain(det.p0, det.p1, 20_000)[1]  # the price of not knowing p0
 
 
+def test_a_floored_warm_up_is_calibrated_at_the_floor() -> None:
+    det = BernoulliCusum(ert=20_000, warmup=2000, min_p0=0.005)
+    for _ in range(2000):
+        det.update(0.0)  # no flag in the warm-up: the floor, not an estimate near 0
+    chain, h = calibrated_chain(0.005, 0.01, 20_000)
+    assert det.p0 == 0.005 and det.threshold == h / chain.c
+
+
 def test_detects_a_doubling_of_the_rate_quickly() -> None:
     rng = np.random.default_rng(5)
     delays = []
