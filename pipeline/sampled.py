@@ -52,11 +52,14 @@ class SampledOutcome:
     cost_usd: float = 0.0
 
     def detect(self, registry: SegmentRegistry, req: dict[str, Any], signal: str,
-               value: float | np.ndarray, ts: datetime) -> None:
+               value: float, ts: datetime) -> None:
         event = registry.update(req["segment"], signal, value, trace_id=req["trace_id"], ts=ts)
         if event is not None:
-            self.events.append(event)
-            self.drift.rows.append(drift_row(event))
+            self.add_events([event])
+
+    def add_events(self, events: list[DriftEvent]) -> None:
+        self.events += events
+        self.drift.rows += [drift_row(e) for e in events]
 
 
 async def score_sampled(judge: Judge | None, embedder: Embedder | None,
@@ -107,16 +110,27 @@ async def _embed(embedder: Embedder, registry: SegmentRegistry,
             for i in idx:
                 out.scores.rows.append(_embedding_row(parsed[i], times[i], math.nan, "", error))
             continue
-        for i, vector in zip(idx, vectors, strict=True):
-            out.embedded += 1
-            out.detect(registry, parsed[i], EMBEDDING_SIGNAL, vector, times[i])
+        rows = np.asarray(vectors, dtype=np.float64)
+        start = 0
+        while start < len(idx):
             await _calibrate_if_due(registry, segment)
-            detector = registry.detector(segment, EMBEDDING_SIGNAL)
-            novel, label = math.nan, "warmup"
-            if detector is not None and getattr(detector, "calibrated", False):
-                novel = float(detector.is_novel(vector))  # type: ignore[attr-defined]
-                label = "novel" if novel else "known"
-            out.scores.rows.append(_embedding_row(parsed[i], times[i], novel, label, ""))
+            detector = registry.live(segment, EMBEDDING_SIGNAL)
+            calibrated = bool(getattr(detector, "calibrated", False))
+            part = idx[start:]
+            events, taken = registry.update_many(
+                segment, EMBEDDING_SIGNAL, rows[start:],
+                trace_ids=[parsed[i]["trace_id"] for i in part], ts=[times[i] for i in part])
+            out.add_events(events)
+            # a row that went into the warm-up (the reference) is not judged against it
+            novel = (detector.novel(rows[start:start + taken])  # type: ignore[union-attr]
+                     if calibrated else [math.nan] * taken)
+            for i, flag in zip(part[:taken], novel, strict=True):
+                label = "warmup" if not calibrated else "novel" if flag else "known"
+                out.scores.rows.append(_embedding_row(parsed[i], times[i], float(flag), label,
+                                                      ""))
+            out.embedded += taken
+            start += taken
+        await _calibrate_if_due(registry, segment)  # a warm-up the last row filled
 
 
 async def _calibrate_if_due(registry: SegmentRegistry, segment: str) -> None:

@@ -177,11 +177,15 @@ def make_runner(signal: str, name: str, reference: np.ndarray, *, ert: float,
     if name == "bernoulli_cusum":
         if fitted is not None:
             return DriftlineRunner(name, copy.deepcopy(fitted))
-        p0 = float(np.clip(ref_1d.mean(), 1e-3, 1 - 1e-3))
         # a pass rate (judge) falls, a flag rate rises
         direction = "down" if signal == "judge" else "up"
-        return DriftlineRunner(name, BernoulliCusum(p0, ert=ert, ratio=ratio,
-                                                    direction=direction))
+        # the reference is the warm-up, as in the worker: its rate is an estimate, and
+        # the threshold is calibrated over that estimate's error
+        cusum = BernoulliCusum(ert=ert, ratio=ratio, direction=direction,
+                               warmup=len(ref_1d))
+        for v in ref_1d:
+            cusum.update(float(v))
+        return DriftlineRunner(name, cusum)
     if name == "adwin":
         det = Adwin()
         for v in ref_1d:  # the reference is the history ADWIN starts from

@@ -137,6 +137,55 @@ def test_a_deferred_calibration_runs_on_a_copy_that_matches_the_inline_one() -> 
     assert alarms["inline"] == alarms["fitted"]
 
 
+def test_update_many_alarms_where_single_updates_do() -> None:
+    rng, basis = world(12)
+    topic = rng.normal(size=DIM) * 2
+    stream = draw(rng, basis, 4000)
+    new_topic = rng.random(4000) < 0.15
+    stream[new_topic & (np.arange(4000) >= 2000)] = topic + 0.5 * rng.normal(size=DIM)
+    single = EmbeddingDrift(ert=500, warmup=600)
+    alarms_single = []
+    for i, x in enumerate(stream):
+        single.update(x)
+        if single.drift_detected:
+            alarms_single.append((i, single.channel, single.window))
+            single.acknowledge()
+    batched = EmbeddingDrift(ert=500, warmup=600)
+    alarms_batched, done = [], 0
+    while done < len(stream):
+        taken = batched.update_many(stream[done: done + 257])  # chunks across the warm-up
+        assert taken >= 1
+        done += taken
+        if batched.drift_detected:  # it stopped right after the alarm's row
+            alarms_batched.append((done - 1, batched.channel, batched.window))
+            batched.acknowledge()
+    assert alarms_single == alarms_batched and any(i >= 2000 for i, *_ in alarms_single)
+
+
+def test_the_registry_feeds_a_batch_and_names_each_alarm_s_trace() -> None:
+    from datetime import UTC, datetime
+    from functools import partial
+
+    from detectors.registry import SegmentRegistry
+
+    rng, basis = world(13)
+    stream = np.vstack([draw(rng, basis, 700), rng.normal(size=DIM) * 3
+                        + 0.5 * rng.normal(size=(300, DIM))])
+    now = datetime(2026, 11, 23, tzinfo=UTC)
+    ids = [f"t{i}" for i in range(len(stream))]
+    registry = SegmentRegistry({"embedding": partial(EmbeddingDrift, ert=20_000, warmup=400,
+                                                     defer_calibration=True)})
+    events, taken = registry.update_many("s", "embedding", stream, trace_ids=ids,
+                                         ts=[now] * len(stream))
+    assert (events, taken) == ([], 400)  # the warm-up filled: the caller calibrates
+    det = registry.detector("s", "embedding")
+    assert registry.replace("s", "embedding", det, det.calibrated_copy())  # type: ignore[union-attr]
+    events, taken = registry.update_many("s", "embedding", stream[400:], trace_ids=ids[400:],
+                                         ts=[now] * 600)
+    assert taken == 600 and len(events) == 1  # one episode: the alarm latches
+    assert 700 <= int(events[0].trace_id[1:]) < 760 and events[0].signal == "embedding"
+
+
 def test_restored_state_continues_identically() -> None:
     rng, basis = world(10)
     det = EmbeddingDrift(draw(rng, basis, 1000), ert=500)
