@@ -38,6 +38,25 @@ def consumer_lag(app: faust.App, topic: str) -> dict[int, int]:
     return lag
 
 
+def consumer_flow(app: faust.App, topic: str) -> dict[str, object]:
+    """Which of ``topic``'s assigned partitions the consumer fetches, and why not the
+    others: paused by Faust (a rebalance, table recovery) or by a full bulk buffer."""
+    consumer = app.consumer
+
+    def mine(tps: object) -> list[int]:
+        return sorted(tp.partition for tp in (tps or ()) if tp.topic == topic)  # type: ignore[attr-defined]
+
+    buffers = getattr(consumer, "_buffers", {})
+    buffer = buffers.get(topic)
+    return {
+        "flow_active": bool(getattr(consumer, "flow_active", True)),
+        "fetching": mine(getattr(consumer, "_active_partitions", None)),
+        "paused": mine(getattr(consumer, "_paused_partitions", None)),
+        "buffer_paused": mine(getattr(consumer, "_buffered_partitions", None)),
+        "buffered_records": len(buffer) if buffer is not None else 0,
+    }
+
+
 def prometheus_text(counters: Counters, writer: ClickHouseWriter, lag: dict[int, int]) -> str:
     s = writer.stats
     return "".join([
@@ -120,7 +139,9 @@ def register_views(
         async def get(self, request: Request) -> Response:
             body = {**counters.as_dict(), "clickhouse": asdict(writer.stats),
                     "partitions": sorted(tp.partition for tp in app.consumer.assignment()
-                                         if tp.topic == traces_topic)}
+                                         if tp.topic == traces_topic),
+                    "lag": {str(p): n for p, n in consumer_lag(app, traces_topic).items()},
+                    "consumer": consumer_flow(app, traces_topic)}
             if alerter is not None:
                 body["slack"] = asdict(alerter.stats)
             return _json(self, body)

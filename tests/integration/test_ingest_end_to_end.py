@@ -108,6 +108,11 @@ def test_metrics_expose_counters_and_lag_reaches_zero(run: tuple[Settings, list[
         return found if found and all(v == 0 for v in found.values()) else {}
 
     assert len(wait_for(lags, timeout=60, what="consumer lag 0 on every partition")) == 4
+    # /stats says which partitions the consumer fetches, and why not the others
+    body = stats(settings)
+    assert body["lag"] == {"0": 0, "1": 0, "2": 0, "3": 0}
+    assert body["consumer"]["fetching"] == [0, 1, 2, 3] and body["consumer"]["flow_active"]
+    assert body["consumer"]["paused"] == body["consumer"]["buffer_paused"] == []
 
 
 def test_dead_letters_are_queryable_by_reason(run: tuple[Settings, list[Any]]) -> None:

@@ -119,7 +119,15 @@ def main() -> None:
                     drift_segment=None)
     assert publish(two, generate(more)).delivered == more.n
     base = stored(a)
+    deadline = time.monotonic() + 300
     while stored(a) - base < more.n:
+        if time.monotonic() > deadline:
+            stats = worker_stats(a)
+            pa.stop()
+            raise SystemExit(
+                f"the survivor stored {int(stats['stored']) - base:,} of {more.n:,} new traces "
+                f"in 300 s; lag {stats.get('lag')}, consumer {stats.get('consumer')} "
+                f"(logs under {tmp})")
         time.sleep(0.2)  # sampling interval of the measurement
     restored_after = int(worker_stats(a)["restored_segments"])
     pa.stop()
