@@ -17,7 +17,9 @@ is taken, so memory is bounded and other topics keep flowing. Records of a parti
 this worker loses are dropped from the buffers (the new owner reads them from the
 committed offset); the buffers are cleared with Faust's own queues when a rebalance
 starts and when the flow resumes after table recovery, and nothing is taken while the
-flow is suspended.
+flow is suspended. Records dropped that way, or refused while the flow is suspended,
+are read again: once the rebalance and recovery are over, the diverted topics'
+partitions are sought back to their committed offsets (:meth:`BulkConsumer._reseek`).
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ class _Buffer(deque[Message]):
         self.bound = bound
         self.ready = asyncio.Event()
         self.paused: set[TP] = set()
+        #: records Faust's flow control cleared away (see BulkConsumer._reseek)
+        self.cleared = 0
+
+    def clear(self) -> None:
+        # Only Faust's flow control calls this (drop_revoked uses deque.clear): the
+        # records are gone, and the fetch position is already past them.
+        self.cleared += len(self)
+        super().clear()
 
 
 class BulkConsumer(AIOKafkaConsumer):
@@ -53,6 +63,9 @@ class BulkConsumer(AIOKafkaConsumer):
         super().__init__(*args, **kwargs)
         self._buffers = {topic: _Buffer(bound) for topic, bound in self.bulk_topics.items()}
         self._flow_managed = False
+        #: fetched records were refused during a rebalance (see _reseek)
+        self._dropped = False
+        self.reseeks = 0
 
     # -- the taking side ---------------------------------------------------------------
 
@@ -102,7 +115,7 @@ class BulkConsumer(AIOKafkaConsumer):
         for buffer in self._buffers.values():
             kept = [m for m in buffer if m.tp not in revoked]
             dropped += len(buffer) - len(kept)
-            buffer.clear()  # in place: the fetch loop holds this deque
+            deque.clear(buffer)  # in place (the fetch loop holds it); theirs to read now
             buffer.extend(kept)
             buffer.paused -= revoked
         return dropped
@@ -122,6 +135,9 @@ class BulkConsumer(AIOKafkaConsumer):
             while not (consumer_should_stop() or fetcher_should_stop()):
                 records, active = await self._wait_next_records(1.0)
                 await self.sleep(0)
+                if self._reseek_due():
+                    await self._reseek()
+                    continue  # this fetch may predate the seek: it is read again
                 if records is None or self.should_stop:
                     continue
                 if not self.flow_active:
@@ -134,7 +150,8 @@ class BulkConsumer(AIOKafkaConsumer):
                 filled: set[str] = set()
                 for tp, batch in records.items():
                     if not (self.flow_active and generation == self.app.consumer_generation_id):
-                        break  # a rebalance began: the rest is re-read from committed offsets
+                        self._dropped = True  # a rebalance began: read again after it
+                        break
                     if not (active is None or tp in active or tp in self._buffered_partitions):
                         continue
                     self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
@@ -175,9 +192,42 @@ class BulkConsumer(AIOKafkaConsumer):
             await self.commit()
         return fresh
 
+    def _reseek_due(self) -> bool:
+        """Records were dropped, and the rebalance and table recovery are over."""
+        return ((self._dropped or any(b.cleared for b in self._buffers.values()))
+                and self.flow_active and not self.suspend_flow.is_set()
+                and not self.app.in_recovery)
+
+    async def _reseek(self) -> None:
+        """Read the diverted topics again from their committed offsets after a
+        rebalance dropped fetched records.
+
+        Faust's flow control clears the buffers when it resumes, *after* its recovery
+        has sought the partitions back to their committed offsets, and records fetched
+        while the flow is suspended are refused. Either way the fetch position is past
+        them: without another seek, a partition with no later records is never read
+        again (its lag stays) and one with later records shows an offset jump that the
+        commit takes for a gap and moves past (the records are lost). Both happened in
+        the two-worker benchmark. Only the diverted topics' partitions are sought (a
+        table's changelog must keep its recovery position); records read twice are
+        duplicates, which the worker recognises (ClickHouse keeps one row per trace)."""
+        self._dropped = False
+        dropped = 0
+        for buffer in self._buffers.values():
+            dropped += buffer.cleared + len(buffer)
+            buffer.cleared = 0
+            deque.clear(buffer)
+        offsets = {tp: self._committed_offset.get(tp) or 0 for tp in self.assignment()
+                   if tp.topic in self._buffers}
+        self.reseeks += 1
+        self.log.info(f"re-reading {sorted(offsets.items())} after a rebalance dropped "
+                      f"{dropped} fetched records")
+        await self.seek_wait(offsets)
+
     async def _divert(self, tp: TP, batch: list[Any], buffer: _Buffer) -> bool:
         if self.suspend_flow.is_set():
-            return False  # a rebalance: re-read from the committed offset
+            self._dropped = self._dropped or bool(batch)  # read again once it is over
+            return False
         fresh = await self._new_offsets(tp, batch)
         if not fresh:
             return False

@@ -54,6 +54,8 @@ def consumer_flow(app: faust.App, topic: str) -> dict[str, object]:
         "paused": mine(getattr(consumer, "_paused_partitions", None)),
         "buffer_paused": mine(getattr(consumer, "_buffered_partitions", None)),
         "buffered_records": len(buffer) if buffer is not None else 0,
+        # seeks back to the committed offsets after a rebalance dropped fetched records
+        "reseeks": int(getattr(consumer, "reseeks", 0)),
     }
 
 

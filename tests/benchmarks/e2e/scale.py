@@ -47,8 +47,14 @@ def stored(settings: Settings) -> int:
 def drain_rate(workers: list[Settings], total: int, base: int = 0) -> float:
     """Traces/s stored by ``workers`` together, between 10 % and 90 % of ``total``."""
     t10 = t90 = None
+    deadline = time.monotonic() + 300
     while True:
         done = sum(stored(w) for w in workers) - base
+        if time.monotonic() > deadline:
+            states = [(worker_stats(w).get("lag"), worker_stats(w).get("consumer"))
+                      for w in workers]
+            raise SystemExit(f"{done:,} of {total:,} traces stored after 300 s (lost, or "
+                             f"left unread); lag and consumer per worker: {states}")
         now = time.perf_counter()
         if t10 is None and done >= total // 10:
             t10 = now
