@@ -31,14 +31,20 @@ def partitions_of(settings: Any) -> set[int]:
         settings, "SELECT DISTINCT kafka_partition FROM traces")[1]}
 
 
-def test_two_workers_split_the_work_and_hand_state_over(
-        broker: str, tmp_path: Path, worker_factory: Any) -> None:
+def pair(broker: str, tmp_path: Path) -> tuple[Any, Any, Any]:
+    """The group's settings and two workers' (one embedded ClickHouse directory per
+    process; in production they share one server)."""
     base = make_settings(tmp_path, broker, max_age=0)
     ensure_topics(base)
-    # One embedded ClickHouse directory per process (in production: one shared server).
     a, b = (base.model_copy(update={"data_dir": tmp_path / name, "web_port": free_port(),
                                     "clickhouse_url": f"chdb://{tmp_path / name / 'ch'}"})
             for name in ("a", "b"))
+    return base, a, b
+
+
+def test_two_workers_split_the_work_and_hand_state_over(
+        broker: str, tmp_path: Path, worker_factory: Any) -> None:
+    base, a, b = pair(broker, tmp_path)
     workers: dict[str, Any] = {}
     joining = [threading.Thread(target=lambda n=n, s=s: workers.__setitem__(n, worker_factory(s)))
                for n, s in (("a", a), ("b", b))]
@@ -79,11 +85,7 @@ def test_a_worker_joining_mid_drain_loses_nothing(
     # Faust's recovery clears them after seeking to the committed offsets. Before the
     # re-seek (BulkConsumer._reseek) such records were never read again, or committed
     # past as a gap: 2,609 of 60,000 lost in one benchmark run, a hang in another.
-    base = make_settings(tmp_path, broker, max_age=0)
-    ensure_topics(base)
-    a, b = (base.model_copy(update={"data_dir": tmp_path / name, "web_port": free_port(),
-                                    "clickhouse_url": f"chdb://{tmp_path / name / 'ch'}"})
-            for name in ("a", "b"))
+    base, a, b = pair(broker, tmp_path)
     n = 60_000  # enough that a is still draining, its buffer full, when b joins
     backlog = Scenario(n=n, segments=SEGMENTS, drift_segment=None, seed=53, run_id="drain")
     assert publish(base, generate(backlog)).delivered == n
