@@ -104,22 +104,18 @@ class SegmentRegistry:
         self, segment: str, signal: str, values: np.ndarray, *, trace_ids: list[str],
         ts: list[datetime],
     ) -> tuple[list[DriftEvent], int]:
-        """:meth:`update` with each row of ``values``, through the detector's
-        ``update_many`` where it has one (one projection for all the rows). Returns the
-        events and how many rows were taken: fewer than given when the detector stopped
-        for a deferred calibration, which the caller runs before passing the rest."""
+        """:meth:`update` with each row of ``values``, for a detector with
+        ``update_many`` (the embedding detector: one projection for all the rows).
+        Returns the events and how many rows were taken: fewer than given when the
+        detector stopped for a deferred calibration, which the caller runs before
+        passing the rest."""
         with self._lock:
             detector = self.live(segment, signal)
             if detector is None or len(values) == 0:
                 return [], len(values)
-            batch = getattr(detector, "update_many", None)
             events, done = [], 0
             while done < len(values):
-                if batch is not None:
-                    taken = batch(values[done:])
-                else:
-                    detector.update(values[done])
-                    taken = 1
+                taken = detector.update_many(values[done:])  # type: ignore[attr-defined]
                 if taken == 0:
                     break
                 done += taken
@@ -164,7 +160,7 @@ class SegmentRegistry:
             if detectors is None or detectors.get(signal) is not old:
                 return False
             detectors[signal] = new
-            self._dirty.setdefault(segment, set()).add(signal)
+            self._touch(segment, signal)
             return True
 
     def acknowledge(self, segment: str, signal: str | None = None) -> list[str]:
@@ -178,7 +174,7 @@ class SegmentRegistry:
             for name, det in self._for(segment).items():
                 if (signal is None or name == signal) and hasattr(det, "acknowledge"):
                     det.acknowledge()
-                    self._dirty.setdefault(segment, set()).add(name)
+                    self._touch(segment, name)
                     done.append(name)
             return sorted(done)
 

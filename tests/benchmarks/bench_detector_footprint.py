@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from detectors.adwin import Adwin
 from detectors.calibration import _walk_arl, _walk_threshold
-from detectors.embedding import EmbeddingDrift, _mean_channel_rates
+from detectors.embedding import EmbeddingDrift
+from detectors.mean_channel import mean_channel_rates
 from detectors.rate import BernoulliCusum
 from detectors.registry import SegmentRegistry
 from tests.benchmarks.machine import describe
@@ -119,7 +120,7 @@ def main() -> None:
         # only the first detector of a process pays all of them
         _walk_arl.cache_clear()
         _walk_threshold.cache_clear()
-        _mean_channel_rates.cache_clear()
+        mean_channel_rates.cache_clear()
         start = time.perf_counter()
         det = EmbeddingDrift(REFERENCE, ert=ert)
         fit = time.perf_counter() - start
