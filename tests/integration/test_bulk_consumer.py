@@ -16,42 +16,35 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from pathlib import Path
 
 import faust
-from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
-from pipeline.bulk_consumer import BulkApp, BulkConsumer, bulk_transport
+from pipeline.bulk_consumer import BulkConsumer, bulk_transport
+from pipeline.producer import publish
+from pipeline.topics import ensure_topics
+from pipeline.worker import App
+from tests.integration.conftest import make_settings
 
 BACKLOG, LATER = 5000, 1000
 
 
-class _App(BulkApp, faust.App):
-    pass
-
-
-def publish(broker: str, topic: str, start: int, n: int) -> None:
-    producer = Producer({"bootstrap.servers": broker})
-    for i in range(start, start + n):
-        producer.produce(topic, value=str(i).encode(), partition=0)
-    assert producer.flush(30) == 0, "records left undelivered"
+def records(start: int, n: int) -> list[tuple[None, bytes]]:
+    return [(None, str(i).encode()) for i in range(start, start + n)]
 
 
 def test_records_cleared_by_flow_control_are_read_again(broker: str, tmp_path: Path) -> None:
-    topic = f"test.bulk.{uuid.uuid4().hex[:10]}"
-    admin = AdminClient({"bootstrap.servers": broker})
-    for future in admin.create_topics([NewTopic(topic, 1, 1)]).values():
-        future.result(30)
-    publish(broker, topic, 0, BACKLOG)
+    settings = make_settings(tmp_path, broker, topic_partitions=1)
+    ensure_topics(settings)
+    topic = settings.traces_topic
+    assert publish(settings, records(0, BACKLOG)).delivered == BACKLOG
     taken: set[int] = set()
 
     async def run() -> tuple[int, BulkConsumer]:
-        app = _App(f"test-bulk-{uuid.uuid4().hex[:10]}", broker=f"kafka://{broker}",
-                   store="memory://", autodiscover=False, topic_partitions=1,
-                   consumer_auto_offset_reset="earliest", web_enabled=False,
-                   datadir=str(tmp_path / "faust"))
+        app = App(settings.app_id, broker=f"kafka://{broker}",
+                  store="memory://", autodiscover=False, topic_partitions=1,
+                  consumer_auto_offset_reset="earliest", web_enabled=False,
+                  datadir=str(tmp_path / "faust"))
         app.bulk_transport_cls = bulk_transport({topic: 200})
         source = app.topic(topic, key_serializer="raw", value_serializer="raw", partitions=1)
         cleared = asyncio.Event()
@@ -81,8 +74,8 @@ def test_records_cleared_by_flow_control_are_read_again(broker: str, tmp_path: P
         await app.start()
         try:
             await asyncio.wait_for(cleared.wait(), 60)
-            await asyncio.get_running_loop().run_in_executor(
-                None, publish, broker, topic, BACKLOG, LATER)
+            later = await asyncio.to_thread(publish, settings, records(BACKLOG, LATER))
+            assert later.delivered == LATER
             deadline = time.monotonic() + 60
             while len(taken) < BACKLOG + LATER and time.monotonic() < deadline:
                 await asyncio.sleep(0.1)
