@@ -243,8 +243,16 @@ class BulkConsumer(AIOKafkaConsumer):
         return True
 
     async def _deliver(self, tp: TP, batch: list[Any]) -> None:
+        # Stops at the first record after the flow stops or the generation changes, as
+        # Faust's own loop does: each record's offset is marked read even when the
+        # suspended flow refused it, so running on through the batch would mark records
+        # read that nobody saw, and, if table recovery has meanwhile sought the
+        # partition back, set the read offset past the records it must replay.
         to_message = self._to_message
+        generation = self.app.consumer_generation_id
         for record in await self._new_offsets(tp, batch):
+            if not (self.flow_active and generation == self.app.consumer_generation_id):
+                return  # read again: recovery seeks changelogs and streams back itself
             await self.wait_first(self.callback(to_message(tp, record)),
                                   self.suspend_flow.wait())
             self._read_offset[tp] = record.offset
