@@ -149,7 +149,7 @@ class BulkConsumer(AIOKafkaConsumer):
                 generation = self.app.consumer_generation_id
                 filled: set[str] = set()
                 for tp, batch in records.items():
-                    if not (self.flow_active and generation == self.app.consumer_generation_id):
+                    if not self._still_current(generation):
                         self._dropped = True  # a rebalance began: read again after it
                         break
                     if not (active is None or tp in active or tp in self._buffered_partitions):
@@ -157,7 +157,7 @@ class BulkConsumer(AIOKafkaConsumer):
                     self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
                     buffer = self._buffers.get(tp.topic)
                     if buffer is None:
-                        await self._deliver(tp, batch)
+                        await self._deliver(tp, batch, generation)
                     elif await self._divert(tp, batch, buffer):
                         filled.add(tp.topic)
                 if filled:
@@ -242,16 +242,19 @@ class BulkConsumer(AIOKafkaConsumer):
             self.on_buffer_full(paused)
         return True
 
-    async def _deliver(self, tp: TP, batch: list[Any]) -> None:
+    def _still_current(self, generation: int) -> bool:
+        """The flow runs and no rebalance began since the fetch of ``generation``."""
+        return self.flow_active and generation == self.app.consumer_generation_id
+
+    async def _deliver(self, tp: TP, batch: list[Any], generation: int) -> None:
         # Stops at the first record after the flow stops or the generation changes, as
         # Faust's own loop does: each record's offset is marked read even when the
         # suspended flow refused it, so running on through the batch would mark records
         # read that nobody saw, and, if table recovery has meanwhile sought the
         # partition back, set the read offset past the records it must replay.
         to_message = self._to_message
-        generation = self.app.consumer_generation_id
         for record in await self._new_offsets(tp, batch):
-            if not (self.flow_active and generation == self.app.consumer_generation_id):
+            if not self._still_current(generation):
                 return  # read again: recovery seeks changelogs and streams back itself
             await self.wait_first(self.callback(to_message(tp, record)),
                                   self.suspend_flow.wait())
