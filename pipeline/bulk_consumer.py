@@ -26,9 +26,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from aiokafka import AIOKafkaConsumer as AIOKafkaClient
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP, Message
@@ -66,6 +67,8 @@ class BulkConsumer(AIOKafkaConsumer):
         #: fetched records were refused during a rebalance (see _reseek)
         self._dropped = False
         self.reseeks = 0
+        #: partitions sought back to fetched records not delivered (see _rewind)
+        self.rewinds = 0
 
     # -- the taking side ---------------------------------------------------------------
 
@@ -145,21 +148,35 @@ class BulkConsumer(AIOKafkaConsumer):
                         await self.perform_seek()  # as Faust's getmany does
                     except Exception as exc:
                         self.log.warning(f"exception performing seek when flow not active {exc}")
+                    await self._rewind({tp: batch[0].offset for tp, batch in records.items()
+                                        if batch}, records)
                     continue
                 generation = self.app.consumer_generation_id
                 filled: set[str] = set()
+                unread: dict[Any, int] = {}  # partition -> its first record not handed over
                 for tp, batch in records.items():
+                    if not batch:
+                        continue
                     if not self._still_current(generation):
                         self._dropped = True  # a rebalance began: read again after it
-                        break
-                    if not (active is None or tp in active or tp in self._buffered_partitions):
-                        continue
-                    self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
-                    buffer = self._buffers.get(tp.topic)
-                    if buffer is None:
-                        await self._deliver(tp, batch, generation)
-                    elif await self._divert(tp, batch, buffer):
-                        filled.add(tp.topic)
+                        unread[tp] = batch[0].offset
+                    elif not (active is None or tp in active
+                              or tp in self._buffered_partitions):
+                        unread[tp] = batch[0].offset  # paused since the fetch
+                    elif (buffer := self._buffers.get(tp.topic)) is None:
+                        self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                        stopped_at = await self._deliver(tp, batch, generation)
+                        if stopped_at is not None:
+                            unread[tp] = stopped_at
+                    elif self.suspend_flow.is_set():
+                        self._dropped = True  # refused: read again once the flow resumes
+                        unread[tp] = batch[0].offset
+                    else:
+                        self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                        if await self._divert(tp, batch, buffer):
+                            filled.add(tp.topic)
+                if unread:
+                    await self._rewind(unread, records)
                 if filled:
                     for topic in filled:
                         self._buffers[topic].ready.set()
@@ -225,9 +242,6 @@ class BulkConsumer(AIOKafkaConsumer):
         await self.seek_wait(offsets)
 
     async def _divert(self, tp: TP, batch: list[Any], buffer: _Buffer) -> bool:
-        if self.suspend_flow.is_set():
-            self._dropped = self._dropped or bool(batch)  # read again once it is over
-            return False
         fresh = await self._new_offsets(tp, batch)
         if not fresh:
             return False
@@ -246,19 +260,58 @@ class BulkConsumer(AIOKafkaConsumer):
         """The flow runs and no rebalance began since the fetch of ``generation``."""
         return self.flow_active and generation == self.app.consumer_generation_id
 
-    async def _deliver(self, tp: TP, batch: list[Any], generation: int) -> None:
-        # Stops at the first record after the flow stops or the generation changes, as
-        # Faust's own loop does: each record's offset is marked read even when the
-        # suspended flow refused it, so running on through the batch would mark records
-        # read that nobody saw, and, if table recovery has meanwhile sought the
+    async def _deliver(self, tp: TP, batch: list[Any], generation: int) -> int | None:
+        """Hand ``batch`` to Faust record by record; the offset of the first record not
+        handed over if the flow stopped or the generation changed first, else None."""
+        # Stops as Faust's own loop does: each record's offset is marked read even when
+        # the suspended flow refused it, so running on through the batch would mark
+        # records read that nobody saw, and, if table recovery has meanwhile sought the
         # partition back, set the read offset past the records it must replay.
         to_message = self._to_message
         for record in await self._new_offsets(tp, batch):
             if not self._still_current(generation):
-                return  # read again: recovery seeks changelogs and streams back itself
+                return int(record.offset)
             await self.wait_first(self.callback(to_message(tp, record)),
                                   self.suspend_flow.wait())
             self._read_offset[tp] = record.offset
+        return None
+
+    async def _rewind(self, unread: dict[Any, int], records: Mapping[Any, list[Any]]) -> None:
+        """Seek each partition of ``unread`` back to its first record that was fetched
+        but not handed over, unless something sought the partition since the fetch.
+
+        A fetch can return while the flow is stopped: one that began before a rebalance
+        waits in aiokafka for the new assignment, then returns what it fetched from it
+        while Faust's table recovery still runs. Faust drops such records and seeks back
+        to the committed offsets, but aiokafka seeks only partitions that have one: a
+        table changelog never has, nor has a traces partition before its first commit,
+        and their position stays past the dropped records. Seen as a recovery that never
+        received a changelog record (the whole backlog was in the dropped fetch), and as
+        the first 18 traces of a partition stored by no one, the commit later passing
+        them as a gap."""
+        spans = {tp: (first, records[tp][-1].offset + 1) for tp, first in unread.items()}
+        rewound = await self._thread.call_thread(
+            _rewind_unsought, self._thread._ensure_consumer(), spans)
+        if rewound:
+            self.rewinds += len(rewound)
+            self.log.info(f"re-reading {sorted(rewound)}: fetched, not delivered")
+
+
+def _rewind_unsought(client: AIOKafkaClient, spans: dict[Any, tuple[int, int]]
+                     ) -> list[tuple[str, int, int]]:
+    """Seek each partition to ``first`` if its position is still ``end``, where the
+    fetch of records ``first..end-1`` left it. Runs in the consumer's thread, so no
+    seek (table recovery's, say) can come between the check and this one."""
+    subscription = client._subscription
+    rewound = []
+    for tp, (first, end) in spans.items():
+        if not subscription.is_assigned(tp):
+            continue
+        state = subscription.subscription.assignment.state_value(tp)
+        if state.has_valid_position and state.position == end:
+            client.seek(tp, first)
+            rewound.append((tp.topic, tp.partition, first))
+    return rewound
 
 
 def bulk_transport(topics: dict[str, int]) -> type[AIOKafkaTransport]:

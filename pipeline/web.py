@@ -56,6 +56,8 @@ def consumer_flow(app: faust.App, topic: str) -> dict[str, object]:
         "buffered_records": len(buffer) if buffer is not None else 0,
         # seeks back to the committed offsets after a rebalance dropped fetched records
         "reseeks": int(getattr(consumer, "reseeks", 0)),
+        # seeks back to records fetched while the flow stopped, never delivered
+        "rewinds": int(getattr(consumer, "rewinds", 0)),
     }
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from pathlib import Path
+from typing import Any
 
 import faust
 
@@ -90,3 +91,74 @@ def test_records_cleared_by_flow_control_are_read_again(broker: str, tmp_path: P
                          f"{buffered_at_clear} were buffered when cleared), e.g. "
                          f"{sorted(missing)[:3]}")
     assert consumer.reseeks >= 1
+
+
+class StopsOnItsFirstFetch(BulkConsumer):
+    """Stops the flow as its first fetch of records returns, as a rebalance does when it
+    begins while a fetch is in flight, and resumes it once the loop has refused them."""
+
+    refused = 0
+
+    async def _wait_next_records(self, timeout: float) -> Any:
+        records, active = await super()._wait_next_records(timeout)
+        if records and not self.refused:
+            self.refused = sum(len(batch) for batch in records.values())
+            self.stop_flow()
+        return records, active
+
+    async def perform_seek(self) -> None:
+        await super().perform_seek()
+        if self.refused and not self.flow_active:
+            self.resume_flow()
+
+
+def test_records_fetched_while_the_flow_stops_are_read_again(broker: str,
+                                                             tmp_path: Path) -> None:
+    """The fetched records are refused (Faust's rule) and the consumer seeks back to the
+    committed offsets, but this partition has none yet (nor has a table changelog ever):
+    before ``BulkConsumer._rewind``, the records of that first fetch were never read."""
+    settings = make_settings(tmp_path, broker, topic_partitions=1)
+    ensure_topics(settings)
+    topic = settings.traces_topic
+    assert publish(settings, records(0, BACKLOG)).delivered == BACKLOG
+    taken: set[int] = set()
+
+    async def run() -> StopsOnItsFirstFetch:
+        app = App(settings.app_id, broker=f"kafka://{broker}",
+                  store="memory://", autodiscover=False, topic_partitions=1,
+                  consumer_auto_offset_reset="earliest", web_enabled=False,
+                  datadir=str(tmp_path / "faust"))
+        consumer_cls = type("Consumer", (StopsOnItsFirstFetch,), {"bulk_topics": {topic: 10_000}})
+        app.bulk_transport_cls = type("Transport", (bulk_transport({}),),
+                                      {"Consumer": consumer_cls})
+        source = app.topic(topic, key_serializer="raw", value_serializer="raw", partitions=1)
+
+        @app.agent(source)
+        async def subscribe(stream: faust.Stream) -> None:
+            async for event in stream.events():
+                raise AssertionError(f"a record reached the stream: {event.message.offset}")
+
+        @app.task
+        async def take() -> None:
+            consumer: BulkConsumer = app.consumer  # type: ignore[assignment]
+            while not app.should_stop:
+                messages = await consumer.take(topic, 500, 1.0)
+                taken.update(m.offset for m in messages)
+                consumer.ack_all(messages)
+
+        await app.start()
+        try:
+            deadline = time.monotonic() + 60
+            while len(taken) < BACKLOG and time.monotonic() < deadline:
+                await asyncio.sleep(0.1)
+            return app.consumer  # type: ignore[return-value]
+        finally:
+            await app.stop()
+
+    consumer = asyncio.run(run())
+    assert consumer.refused > 0, "no fetch was refused"
+    missing = set(range(BACKLOG)) - taken
+    assert not missing, (f"{len(missing)} of {BACKLOG} records never taken "
+                         f"({consumer.refused} were refused while the flow stopped), "
+                         f"e.g. {sorted(missing)[:3]}")
+    assert consumer.rewinds >= 1
