@@ -285,10 +285,9 @@ class BulkConsumer(AIOKafkaConsumer):
         while Faust's table recovery still runs. Faust drops such records and seeks back
         to the committed offsets, but aiokafka seeks only partitions that have one: a
         table changelog never has, nor has a traces partition before its first commit,
-        and their position stays past the dropped records. Seen as a recovery that never
-        received a changelog record (the whole backlog was in the dropped fetch), and as
-        the first 18 traces of a partition stored by no one, the commit later passing
-        them as a gap."""
+        and their position stays past the dropped records: the first 18 traces of a new
+        partition were stored by no one (the commit later passed them as a gap), and a
+        recovery whose changelog backlog fits in one fetch never receives a record."""
         spans = {tp: (first, records[tp][-1].offset + 1) for tp, first in unread.items()}
         rewound = await self._thread.call_thread(
             _rewind_unsought, self._thread._ensure_consumer(), spans)
