@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
@@ -61,7 +62,8 @@ def consumer_flow(app: faust.App, topic: str) -> dict[str, object]:
     }
 
 
-def prometheus_text(counters: Counters, writer: ClickHouseWriter, lag: dict[int, int]) -> str:
+def prometheus_text(counters: Counters, writer: ClickHouseWriter, lag: dict[int, int],
+                    seeks: Mapping[str, int]) -> str:
     s = writer.stats
     return "".join([
         metric("driftline_consumed_total", "counter", "Messages taken from the traces topic.",
@@ -112,6 +114,10 @@ def prometheus_text(counters: Counters, writer: ClickHouseWriter, lag: dict[int,
                [({}, s.backpressure_seconds)]),
         metric("driftline_consumer_lag", "gauge", "Messages not yet stored, by partition.",
                [({"partition": str(p)}, n) for p, n in sorted(lag.items())]),
+        metric("driftline_consumer_seeks_total", "counter", "Seeks back to records fetched "
+               "but not delivered around a rebalance: reseek (the bulk topics to their "
+               "committed offsets), rewind (a partition to its first undelivered record).",
+               [({"kind": k}, n) for k, n in sorted(seeks.items())]),
     ])
 
 
@@ -135,7 +141,9 @@ def register_views(
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
-            text = prometheus_text(counters, writer, consumer_lag(app, traces_topic))
+            consumer = app.consumer
+            seeks = {kind: int(getattr(consumer, f"{kind}s", 0)) for kind in ("reseek", "rewind")}
+            text = prometheus_text(counters, writer, consumer_lag(app, traces_topic), seeks)
             return self.bytes(text.encode(), content_type="text/plain; version=0.0.4")
 
     @app.page("/stats")

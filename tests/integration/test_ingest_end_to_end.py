@@ -102,6 +102,8 @@ def test_metrics_expose_counters_and_lag_reaches_zero(run: tuple[Settings, list[
     assert values["driftline_stored_total"] == N
     assert values['driftline_dead_lettered_total{reason="too_large"}'] == 1
     assert values['driftline_clickhouse_rows_total{table="traces"}'] >= N
+    assert {'driftline_consumer_seeks_total{kind="reseek"}',
+            'driftline_consumer_seeks_total{kind="rewind"}'} <= values.keys()
     # Offsets are committed only after rows are stored, and then all of them are.
     def lags() -> dict[str, float]:
         found = {k: v for k, v in metrics().items() if k.startswith("driftline_consumer_lag")}
