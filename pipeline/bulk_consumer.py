@@ -160,21 +160,21 @@ class BulkConsumer(AIOKafkaConsumer):
                     if not self._still_current(generation):
                         self._dropped = True  # a rebalance began: read again after it
                         unread[tp] = batch[0].offset
-                    elif not (active is None or tp in active
-                              or tp in self._buffered_partitions):
+                        continue
+                    if not (active is None or tp in active or tp in self._buffered_partitions):
                         unread[tp] = batch[0].offset  # paused since the fetch
-                    elif (buffer := self._buffers.get(tp.topic)) is None:
-                        self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                        continue
+                    self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
+                    buffer = self._buffers.get(tp.topic)
+                    if buffer is None:
                         stopped_at = await self._deliver(tp, batch, generation)
                         if stopped_at is not None:
                             unread[tp] = stopped_at
                     elif self.suspend_flow.is_set():
                         self._dropped = True  # refused: read again once the flow resumes
                         unread[tp] = batch[0].offset
-                    else:
-                        self.app.monitor.track_tp_end_offset(tp, self.highwater(tp))
-                        if await self._divert(tp, batch, buffer):
-                            filled.add(tp.topic)
+                    elif await self._divert(tp, batch, buffer):
+                        filled.add(tp.topic)
                 if unread:
                     await self._rewind(unread, records)
                 if filled:
@@ -313,9 +313,11 @@ def _rewind_unsought(client: AIOKafkaClient, spans: dict[Any, tuple[int, int]]
     return rewound
 
 
-def bulk_transport(topics: dict[str, int]) -> type[AIOKafkaTransport]:
-    """A Faust transport whose consumer diverts ``topics`` (topic -> buffer bound)."""
-    consumer = type("BulkConsumer", (BulkConsumer,), {"bulk_topics": dict(topics)})
+def bulk_transport(topics: dict[str, int], consumer_base: type[BulkConsumer] = BulkConsumer
+                   ) -> type[AIOKafkaTransport]:
+    """A Faust transport whose consumer (a ``consumer_base``) diverts ``topics``
+    (topic -> buffer bound)."""
+    consumer = type("BulkConsumer", (consumer_base,), {"bulk_topics": dict(topics)})
     return type("BulkTransport", (AIOKafkaTransport,), {"Consumer": consumer})
 
 

@@ -34,6 +34,25 @@ def records(start: int, n: int) -> list[tuple[None, bytes]]:
     return [(None, str(i).encode()) for i in range(start, start + n)]
 
 
+def bulk_app(settings: Any, tmp_path: Path, transport: type[Any]) -> App:
+    """A Faust app of its own on the real broker, whose one topic must reach the bulk
+    buffers only."""
+    app = App(settings.app_id, broker=f"kafka://{settings.kafka_bootstrap}",
+              store="memory://", autodiscover=False, topic_partitions=1,
+              consumer_auto_offset_reset="earliest", web_enabled=False,
+              datadir=str(tmp_path / "faust"))
+    app.bulk_transport_cls = transport
+    source = app.topic(settings.traces_topic, key_serializer="raw", value_serializer="raw",
+                       partitions=1)
+
+    @app.agent(source)
+    async def subscribe(stream: faust.Stream) -> None:
+        async for event in stream.events():
+            raise AssertionError(f"a record reached the stream: {event.message.offset}")
+
+    return app
+
+
 def test_records_cleared_by_flow_control_are_read_again(broker: str, tmp_path: Path) -> None:
     settings = make_settings(tmp_path, broker, topic_partitions=1)
     ensure_topics(settings)
@@ -42,19 +61,9 @@ def test_records_cleared_by_flow_control_are_read_again(broker: str, tmp_path: P
     taken: set[int] = set()
 
     async def run() -> tuple[int, BulkConsumer]:
-        app = App(settings.app_id, broker=f"kafka://{broker}",
-                  store="memory://", autodiscover=False, topic_partitions=1,
-                  consumer_auto_offset_reset="earliest", web_enabled=False,
-                  datadir=str(tmp_path / "faust"))
-        app.bulk_transport_cls = bulk_transport({topic: 200})
-        source = app.topic(topic, key_serializer="raw", value_serializer="raw", partitions=1)
+        app = bulk_app(settings, tmp_path, bulk_transport({topic: 200}))
         cleared = asyncio.Event()
         buffered_at_clear = 0
-
-        @app.agent(source)
-        async def subscribe(stream: faust.Stream) -> None:
-            async for event in stream.events():
-                raise AssertionError(f"a record reached the stream: {event.message.offset}")
 
         @app.task
         async def take() -> None:
@@ -124,19 +133,8 @@ def test_records_fetched_while_the_flow_stops_are_read_again(broker: str,
     taken: set[int] = set()
 
     async def run() -> StopsOnItsFirstFetch:
-        app = App(settings.app_id, broker=f"kafka://{broker}",
-                  store="memory://", autodiscover=False, topic_partitions=1,
-                  consumer_auto_offset_reset="earliest", web_enabled=False,
-                  datadir=str(tmp_path / "faust"))
-        consumer_cls = type("Consumer", (StopsOnItsFirstFetch,), {"bulk_topics": {topic: 10_000}})
-        app.bulk_transport_cls = type("Transport", (bulk_transport({}),),
-                                      {"Consumer": consumer_cls})
-        source = app.topic(topic, key_serializer="raw", value_serializer="raw", partitions=1)
-
-        @app.agent(source)
-        async def subscribe(stream: faust.Stream) -> None:
-            async for event in stream.events():
-                raise AssertionError(f"a record reached the stream: {event.message.offset}")
+        app = bulk_app(settings, tmp_path,
+                       bulk_transport({topic: 10_000}, consumer_base=StopsOnItsFirstFetch))
 
         @app.task
         async def take() -> None:
