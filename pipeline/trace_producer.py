@@ -12,8 +12,8 @@ use it without the worker's dependencies.
 ...                   config={"log_level": 0})
 >>> p.send({"trace_id": "t", "app": "bot", "model": "m"}), p.send({"trace_id": "u"})
 (True, False)
->>> p.stats()["dropped"]
-1
+>>> p.stats()["last_error"]
+'local queue full'
 >>> p.close(timeout=0)
 1
 """

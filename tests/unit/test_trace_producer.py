@@ -71,10 +71,9 @@ def test_delivers_keyed_by_segment_and_counts(broker: AdminClient) -> None:
 def test_full_queue_drops_without_blocking() -> None:
     producer = TraceProducer("127.0.0.1:1", "t", max_queue=10, delivery_timeout_ms=300,
                              config=QUIET)
-    began = time.monotonic()
+    # a send that waited for room would see the queue drain (message.timeout.ms) and
+    # succeed: exactly 10 accepted means none of the 1,000 sends waited
     results = [producer.send(plain(i)) for i in range(1000)]
-    elapsed = time.monotonic() - began
-    assert elapsed < 0.5, f"send() blocked for {elapsed:.2f}s"
     assert results.count(True) == 10 and results.count(False) == 990
     assert producer.stats()["dropped"] == 990
     # with no broker, queued traces fail after message.timeout.ms: counted, not lost silently
