@@ -10,8 +10,11 @@ batches anyway, so this consumer diverts the records of their topics, as they ar
 fetched, into one bounded buffer per topic; other topics (table changelogs, the control
 topic) go Faust's usual way.
 
-Offsets stay Faust's: a diverted record is acked with ``Consumer.ack`` once the batch it
-fed is done, and Faust's commit loop commits acked offsets as usual. A buffer holding
+The buffers hold aiokafka's records as fetched, not Faust messages: building a Faust
+message per record, then acking it one by one, was a sixth of the worker's main thread
+(tests/benchmarks/e2e). Offsets stay Faust's: once the batch a record fed is done its
+offset is acked (:meth:`BulkConsumer.ack_all`, what ``Consumer.ack`` does, once per
+partition) and Faust's commit loop commits acked offsets as usual. A buffer holding
 more than its bound pauses its partitions (Faust's ``on_buffer_full``) until half of it
 is taken, so memory is bounded and other topics keep flowing. Records of a partition
 this worker loses are dropped from the buffers (the new owner reads them from the
@@ -30,12 +33,15 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer as AIOKafkaClient
+from aiokafka.structs import ConsumerRecord
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
-from faust.types import TP, Message
+from faust.types import TP
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
 
 
-class _Buffer(deque[Message]):
+class _Buffer(deque[ConsumerRecord]):
     """One diverted topic's records, with what the taker and the fetch loop share."""
 
     # Faust's flow control keeps the queues it clears in a WeakSet: hashable by identity.
@@ -72,7 +78,8 @@ class BulkConsumer(AIOKafkaConsumer):
 
     # -- the taking side ---------------------------------------------------------------
 
-    async def take(self, topic: str, max_records: int, timeout: float) -> list[Message]:
+    async def take(self, topic: str, max_records: int, timeout: float
+                   ) -> list[ConsumerRecord]:
         """Up to ``max_records`` diverted records of ``topic``, waiting at most
         ``timeout`` for the first; fewer when fewer are buffered (the fetch batches).
 
@@ -105,18 +112,33 @@ class BulkConsumer(AIOKafkaConsumer):
                 self.on_buffer_drop(tp)
             buffer.paused.clear()
 
-    def ack_all(self, messages: Iterable[Message]) -> None:
+    def ack_all(self, records: Iterable[ConsumerRecord]) -> None:
         """Ack done records of partitions still assigned here (a revoked partition's
-        records are its new owner's to commit)."""
+        records are its new owner's to commit): ``Consumer.ack``'s bookkeeping, once
+        per partition rather than per record."""
+        offsets: dict[tuple[str, int], list[int]] = {}
+        for record in records:
+            offsets.setdefault((record.topic, record.partition), []).append(record.offset)
         assigned = self.assignment()
-        for message in messages:
-            if message.tp in assigned:
-                self.ack(message)
+        acks_enabled_for = self.app.topics.acks_enabled_for
+        with ack_lock:  # shared with Faust's own acks, as Consumer.ack takes it
+            for (topic, partition), done in offsets.items():
+                tp = TP(topic, partition)  # Faust's type: its offset maps are keyed by it
+                if tp not in assigned or not acks_enabled_for(topic):
+                    continue
+                committed = self._committed_offset[tp]
+                index = self._acked_index[tp]
+                fresh = [o for o in done
+                         if (committed is None or o >= committed) and o not in index]
+                index.update(fresh)
+                self._acked[tp].extend(fresh)
+                self._n_acked += len(fresh)
+            notify(self._waiting_for_ack)
 
     def drop_revoked(self, revoked: set[TP]) -> int:
         dropped = 0
         for buffer in self._buffers.values():
-            kept = [m for m in buffer if m.tp not in revoked]
+            kept = [r for r in buffer if (r.topic, r.partition) not in revoked]
             dropped += len(buffer) - len(kept)
             deque.clear(buffer)  # in place (the fetch loop holds it); theirs to read now
             buffer.extend(kept)
@@ -245,8 +267,7 @@ class BulkConsumer(AIOKafkaConsumer):
         fresh = await self._new_offsets(tp, batch)
         if not fresh:
             return False
-        to_message = self._to_message
-        buffer.extend([to_message(tp, record) for record in fresh])
+        buffer.extend(fresh)
         self._read_offset[tp] = fresh[-1].offset
         if len(buffer) > buffer.bound and tp not in buffer.paused:
             # Faust's own TP type: its partition sets assert on it, and the fetch may

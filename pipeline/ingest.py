@@ -6,13 +6,14 @@ records in and results out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 
 import orjson
 from aiokafka.partitioner import murmur2
+from aiokafka.structs import ConsumerRecord
 
 from detectors.registry import SegmentRegistry
 from pipeline.metrics import Counters
@@ -54,12 +55,18 @@ DETECTED_SIGNALS = (REFUSAL_SIGNAL, GUARDRAIL_SIGNAL)
 
 @dataclass(slots=True)
 class Record:
+    """A consumed record as ingest reads it. The worker passes aiokafka's
+    ``ConsumerRecord`` itself (same attribute names); tests and replays build these."""
+
     value: bytes
     key: bytes | None
     topic: str
     partition: int
     offset: int
-    headers: tuple[tuple[str, bytes], ...] = ()
+    headers: Sequence[tuple[str, bytes | None]] = ()
+
+
+AnyRecord = Record | ConsumerRecord[bytes, bytes]
 
 
 @dataclass(slots=True)
@@ -126,18 +133,18 @@ def rerouted(trace: Trace, segment: str) -> tuple[bytes, bytes, list[tuple[str, 
     return segment.encode(), trace.model_dump_json(exclude_none=True).encode(), headers
 
 
-def _restore_provenance(trace: Trace, record: Record) -> None:
+def _restore_provenance(trace: Trace, record: AnyRecord) -> None:
     if not record.headers:
         return
     headers = dict(record.headers)
     fmt = headers.get(_FORMAT_HEADER)
     if fmt is not None:
-        cut = headers.get(_TRUNCATED_HEADER, b"").decode()
+        cut = (headers.get(_TRUNCATED_HEADER) or b"").decode()
         trace._set_provenance(tuple(f for f in cut.split(",") if f)
                               or trace.truncated_fields, fmt.decode())
 
 
-def trace_row(trace: Trace, segment: str, record: Record,
+def trace_row(trace: Trace, segment: str, record: AnyRecord,
               heuristics: list[tuple[str, float, str]]) -> list[object]:
     return [
         trace.trace_id, trace.timestamp, segment, trace.app or "", trace.route or "",
@@ -163,12 +170,12 @@ def drift_row(event: DriftEvent) -> list[object]:
 _REPLAY_HEADERS = ("driftline.replay_of", "driftline.replays")
 
 
-def dead_letter(record: Record, reason: str, detail: str) -> DeadLetter:
+def dead_letter(record: AnyRecord, reason: str, detail: str) -> DeadLetter:
     return DeadLetter(
-        value=record.value, key=record.key, reason=reason, detail=detail,
+        value=record.value or b"", key=record.key, reason=reason, detail=detail,
         source_topic=record.topic, source_partition=record.partition,
         source_offset=record.offset,
-        extra_headers=tuple((k, v) for k, v in record.headers if k in _REPLAY_HEADERS))
+        extra_headers=tuple((k, v or b"") for k, v in record.headers if k in _REPLAY_HEADERS))
 
 
 class Ingestor:
@@ -203,7 +210,7 @@ class Ingestor:
         self.partitions = partitions
         self.worker = worker
 
-    def process(self, records: Iterable[Record]) -> BatchOutcome:
+    def process(self, records: Iterable[AnyRecord]) -> BatchOutcome:
         """Every record becomes stored traces, rerouted traces, skipped spans or a dead
         letter. Producers that do not key by segment (the OpenTelemetry Collector's Kafka
         exporter, unless told to) scatter a segment over partitions; such traces are sent
@@ -214,7 +221,7 @@ class Ingestor:
         self.close(out)
         return out
 
-    def process_into(self, out: BatchOutcome, records: Iterable[Record]) -> None:
+    def process_into(self, out: BatchOutcome, records: Iterable[AnyRecord]) -> None:
         """:meth:`process` a slice of a batch into ``out``: the worker interleaves the
         slices with its other tasks (storage, the judge), then closes it (:meth:`close`)."""
         now = datetime.now(UTC)  # the timestamp window's clock, read once per slice
@@ -251,7 +258,7 @@ class Ingestor:
                                 len(out.dead), out.duplicates, out.skipped_spans,
                                 out.truncated, len(out.rerouted)])
 
-    def _accept(self, trace: Trace, record: Record, out: BatchOutcome) -> None:
+    def _accept(self, trace: Trace, record: AnyRecord, out: BatchOutcome) -> None:
         segment = trace.segment_key(self.segment_fields)
         if self.partitions is not None and record.partition != partition_of(
                 segment, self.partitions):

@@ -12,7 +12,7 @@ from datetime import timedelta
 from functools import partial
 
 import faust
-from faust.types import Message
+from aiokafka.structs import ConsumerRecord
 
 from detectors.adwin import Adwin
 from detectors.base import DriftDetector
@@ -22,7 +22,7 @@ from detectors.registry import SegmentRegistry
 from pipeline.bulk_consumer import BulkApp, BulkConsumer, bulk_transport
 from pipeline.config import Settings
 from pipeline.control import Ack, mark_acknowledged
-from pipeline.ingest import GUARDRAIL_SIGNAL, REFUSAL_SIGNAL, BatchOutcome, Ingestor, Record
+from pipeline.ingest import GUARDRAIL_SIGNAL, REFUSAL_SIGNAL, BatchOutcome, Ingestor
 from pipeline.logs import logging_config
 from pipeline.metrics import Counters
 from pipeline.recent_ids import RecentIds
@@ -47,13 +47,6 @@ log = logging.getLogger("driftline.worker")
 
 class App(BulkApp, faust.App):
     """The Faust app, its traces topic consumed in batches (:mod:`pipeline.bulk_consumer`)."""
-
-
-def _headers(headers: object) -> tuple[tuple[str, bytes], ...]:
-    if not headers:
-        return ()
-    items = headers.items() if isinstance(headers, dict) else headers
-    return tuple((str(k), bytes(v or b"")) for k, v in items)  # type: ignore[union-attr]
 
 
 #: Traces processed between two yields to the event loop (~10-25 ms of CPU).
@@ -184,7 +177,7 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             raise RuntimeError(f"a traces record reached the stream, not the bulk path: "
                                f"{event.message.tp}")
 
-    async def process(records: list[Record]) -> tuple[BatchOutcome,
+    async def process(records: list[ConsumerRecord]) -> tuple[BatchOutcome,
                                                       list[tuple[str, str, int, bytes]], bool]:
         """The batch's outcome, its detector snapshots, and whether it was processed
         whole (only then may its records be acked)."""
@@ -220,11 +213,9 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
                 continue
             if previous is not None and previous.done():
                 previous.result()  # a failed completion stops the worker, loudly
-            records = [Record(m.value, m.key, m.topic, m.partition, m.offset,
-                              _headers(m.headers)) for m in messages]
             # On the event loop, not a thread: a thread measured half the throughput
             # (GIL hand-offs with the fetcher).
-            outcome, snapshots, whole = await process(records)
+            outcome, snapshots, whole = await process(messages)
             sends = [await dlq.send(key=d.key, value=d.value, headers=d.headers(), force=True)
                      for d in outcome.dead]
             sends += [await scoring.send(key=key, value=value, force=True)
@@ -240,7 +231,7 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         if previous is not None:
             await previous
 
-    async def complete(messages: list[Message], outcome: BatchOutcome,
+    async def complete(messages: list[ConsumerRecord], outcome: BatchOutcome,
                        stored: WriteTicket, sends: list[Awaitable[object]],
                        snapshots: list[tuple[str, str, int, bytes]],
                        previous: asyncio.Future[None] | None,

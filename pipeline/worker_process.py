@@ -41,6 +41,11 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, ready_timeout: float = 120.0) -> None:
+        if worker_running(self.settings, timeout=1.0):
+            # Its /health would pass for this child's: the caller would measure, or test,
+            # a stranger (a benchmark once did, left over from a failed run).
+            raise RuntimeError(f"{self.settings.web_url} already answers /health: another "
+                               "worker holds this web port; stop it or set DRIFTLINE_WEB_PORT")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(

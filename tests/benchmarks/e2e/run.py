@@ -35,6 +35,7 @@ from pipeline.simulator import SimulatorConfig, SimulatorThread
 from pipeline.sql_client import worker_query, worker_stats
 from pipeline.topics import ensure_topics
 from pipeline.worker_process import WorkerProcess
+from tests.benchmarks.e2e import cpu
 from tests.benchmarks.machine import describe
 
 console = Console(width=120)
@@ -170,9 +171,21 @@ def main() -> None:
     produce_rate = delivery.delivered / (time.perf_counter() - t0)
 
     worker = WorkerProcess(settings, tmp / "worker.log")
+    try:
+        measure(args, settings, payloads, produce_rate, worker, tmp, run)
+    finally:
+        # also when the measurement fails: a worker left running would answer the next
+        # run's /health on the same port
+        worker.stop()
+        sim.stop()
+
+
+def measure(args: argparse.Namespace, settings: Settings, payloads: list[bytes],
+            produce_rate: float, worker: WorkerProcess, tmp: Path, run: str) -> None:
     worker.start()
     assert worker.proc is not None
     pid = worker.proc.pid
+    broker = cpu.broker_pid()
     marks = {args.traces // 4: 0, args.traces // 2: 0, args.traces: 0}
     t_start = t_end = None
     n10, n90 = args.traces // 10, args.traces * 9 // 10
@@ -180,9 +193,9 @@ def main() -> None:
         done = stored(settings)
         now = time.perf_counter()
         if t_start is None and done >= n10:
-            t_start, cpu_start = now, proc_stats(pid)[0]
+            t_start, cpu_start, snap_start = now, proc_stats(pid)[0], cpu.snapshot(pid, broker)
         if t_end is None and done >= n90:
-            t_end, cpu_end = now, proc_stats(pid)[0]
+            t_end, cpu_end, snap_end = now, proc_stats(pid)[0], cpu.snapshot(pid, broker)
         for mark in marks:
             if done >= mark and not marks[mark]:
                 marks[mark] = rss(pid)
@@ -221,7 +234,6 @@ def main() -> None:
     p50, p99, worst = rows[0]
     scored = worker_stats(settings)
     worker.stop()
-    sim.stop()
 
     bare = bare_consumer_rate(settings, args.traces)
     parse = parse_rates(payloads[: min(len(payloads), 50_000)])
@@ -245,6 +257,14 @@ def main() -> None:
                   f" / {scored['embedded']:,}")
     table.add_row("worker CPU (cores busy while draining); CPU µs per trace",
                   f"{cpu_share:.2f}; {cpu_share / rate * 1e6:,.0f}")
+    traces = n90 - n10
+    groups = cpu.breakdown(pid, snap_start, snap_end)
+    machine = groups.pop("whole machine, all cores")
+    for name, seconds in groups.items():
+        table.add_row(f"  CPU while draining: {name} (cores; µs per trace)",
+                      f"{seconds / (t_end - t_start):.2f}; {seconds / traces * 1e6:,.0f}")
+    table.add_row("  machine idle while draining (share of all cores)",
+                  f"{1 - groups['whole machine, busy'] / machine:.0%}")
     table.add_row("worker peak RSS", f"{peak / 2**20:,.0f} MiB")
     table.add_row("RSS at 25% / 50% / 100% of backlog",
                   " / ".join(f"{v / 2**20:,.0f}" for v in marks.values()) + " MiB")
