@@ -145,17 +145,22 @@ def test_retried_block_that_had_landed_is_not_stored_twice(client: Client) -> No
         """The first insert lands but its answer is lost: the writer must retry it."""
 
         def insert(self, table: str, rows: list[Any], **kwargs: Any) -> Any:
+            sent.append(kwargs["settings"])
             result = self.inner.insert(table, rows, **kwargs)
             if not self.failed:
                 self.failed += 1
                 raise TimeoutError("read timed out")
             return result
 
+    sent: list[dict[str, Any]] = []
     writer = ClickHouseWriter(LostAnswer(client), max_backoff=0.01)  # type: ignore[arg-type]
     run(writer.write([batch("lost", 0, 300)]))
     assert writer.stats.retries == 1
     # Even before merges (no FINAL): the token dropped the second copy.
     assert count(client, "lost", final=False) == 300
+    # one token for both attempts, and synchronous inserts, where tokens always count
+    assert len(sent) == 2 and sent[0] == sent[1]
+    assert sent[0]["async_insert"] == 0 and sent[0]["insert_deduplication_token"]
 
 
 def test_flush_and_close_store_what_is_buffered(client: Client) -> None:
