@@ -12,9 +12,9 @@ topic) go Faust's usual way.
 
 The buffers hold aiokafka's records as fetched, not Faust messages: building a Faust
 message per record, then acking it one by one, cost 3.5-4 µs of the main thread's ~70
-per trace (tests/benchmarks/e2e). Offsets stay Faust's: once the batch a record fed is done its
-offset is acked (:meth:`BulkConsumer.ack_all`, what ``Consumer.ack`` does, once per
-partition) and Faust's commit loop commits acked offsets as usual. A buffer holding
+per trace (tests/benchmarks/e2e). Offsets stay Faust's: once the batch a record fed is
+done its offset is acked (:meth:`BulkConsumer.ack_all`, what ``Consumer.ack`` does, once
+per partition) and Faust's commit loop commits acked offsets as usual. A buffer holding
 more than its bound pauses its partitions (Faust's ``on_buffer_full``) until half of it
 is taken, so memory is bounded and other topics keep flowing. Records of a partition
 this worker loses are dropped from the buffers (the new owner reads them from the

@@ -49,17 +49,24 @@ def consumer_flow(app: faust.App, topic: str) -> dict[str, object]:
 
     buffers = getattr(consumer, "_buffers", {})
     buffer = buffers.get(topic)
+    seeks = consumer_seeks(consumer)
     return {
         "flow_active": bool(getattr(consumer, "flow_active", True)),
         "fetching": mine(getattr(consumer, "_active_partitions", None)),
         "paused": mine(getattr(consumer, "_paused_partitions", None)),
         "buffer_paused": mine(getattr(consumer, "_buffered_partitions", None)),
         "buffered_records": len(buffer) if buffer is not None else 0,
-        # seeks back to the committed offsets after a rebalance dropped fetched records
-        "reseeks": int(getattr(consumer, "reseeks", 0)),
-        # seeks back to records fetched while the flow stopped, never delivered
-        "rewinds": int(getattr(consumer, "rewinds", 0)),
+        "reseeks": seeks["reseek"],
+        "rewinds": seeks["rewind"],
     }
+
+
+def consumer_seeks(consumer: object) -> dict[str, int]:
+    """Seeks back to fetched records a rebalance kept from being delivered, by kind:
+    ``reseek`` (the bulk topics to their committed offsets), ``rewind`` (a partition to
+    its first record fetched while the flow stopped)."""
+    return {"reseek": int(getattr(consumer, "reseeks", 0)),
+            "rewind": int(getattr(consumer, "rewinds", 0))}
 
 
 def prometheus_text(counters: Counters, writer: ClickHouseWriter, lag: dict[int, int],
@@ -141,9 +148,8 @@ def register_views(
     @app.page("/metrics")
     class Metrics(View):
         async def get(self, request: Request) -> Response:
-            consumer = app.consumer
-            seeks = {kind: int(getattr(consumer, f"{kind}s", 0)) for kind in ("reseek", "rewind")}
-            text = prometheus_text(counters, writer, consumer_lag(app, traces_topic), seeks)
+            text = prometheus_text(counters, writer, consumer_lag(app, traces_topic),
+                                   consumer_seeks(app.consumer))
             return self.bytes(text.encode(), content_type="text/plain; version=0.0.4")
 
     @app.page("/stats")

@@ -77,5 +77,10 @@ def breakdown(pid: int, before: Snapshot, after: Snapshot) -> dict[str, float]:
             groups["worker ClickHouse threads (engine + writer)"] += spent
     groups["broker (JVM)"] = after.broker - before.broker
     groups["whole machine, busy"] = after.machine_busy - before.machine_busy
-    groups["whole machine, all cores"] = after.machine_all - before.machine_all
     return groups
+
+
+def idle_share(before: Snapshot, after: Snapshot) -> float:
+    """The share of all cores' time that was idle between two snapshots."""
+    busy = after.machine_busy - before.machine_busy
+    return 1 - busy / (after.machine_all - before.machine_all)

@@ -258,13 +258,11 @@ def measure(args: argparse.Namespace, settings: Settings, payloads: list[bytes],
     table.add_row("worker CPU (cores busy while draining); CPU µs per trace",
                   f"{cpu_share:.2f}; {cpu_share / rate * 1e6:,.0f}")
     traces = n90 - n10
-    groups = cpu.breakdown(pid, snap_start, snap_end)
-    machine = groups.pop("whole machine, all cores")
-    for name, seconds in groups.items():
+    for name, seconds in cpu.breakdown(pid, snap_start, snap_end).items():
         table.add_row(f"  CPU while draining: {name} (cores; µs per trace)",
                       f"{seconds / (t_end - t_start):.2f}; {seconds / traces * 1e6:,.0f}")
     table.add_row("  machine idle while draining (share of all cores)",
-                  f"{1 - groups['whole machine, busy'] / machine:.0%}")
+                  f"{cpu.idle_share(snap_start, snap_end):.0%}")
     table.add_row("worker peak RSS", f"{peak / 2**20:,.0f} MiB")
     table.add_row("RSS at 25% / 50% / 100% of backlog",
                   " / ".join(f"{v / 2**20:,.0f}" for v in marks.values()) + " MiB")
