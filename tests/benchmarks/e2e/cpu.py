@@ -42,6 +42,9 @@ class Snapshot:
     broker: float
     machine_busy: float  # CPU seconds of all cores, not idle
     machine_all: float
+    #: the main thread's seconds on a core and runnable but waiting for one (schedstat)
+    main_running: float = 0.0
+    main_waiting: float = 0.0
 
 
 def snapshot(pid: int, broker: int | None) -> Snapshot:
@@ -59,7 +62,22 @@ def snapshot(pid: int, broker: int | None) -> Snapshot:
     with open("/proc/stat") as fh:
         cpu = [int(v) for v in fh.readline().split()[1:]]
     idle = cpu[3] + cpu[4]  # idle + iowait
-    return Snapshot(threads, broker_cpu, (sum(cpu) - idle) / TICKS, sum(cpu) / TICKS)
+    running = waiting = 0.0
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()
+        running, waiting = int(fields[0]) / 1e9, int(fields[1]) / 1e9
+    return Snapshot(threads, broker_cpu, (sum(cpu) - idle) / TICKS, sum(cpu) / TICKS,
+                    running, waiting)
+
+
+def main_thread_states(before: Snapshot, after: Snapshot, wall: float) -> dict[str, float]:
+    """Shares of ``wall`` the main thread spent on a core, runnable but waiting for a
+    core (the other threads and the broker had them), and neither: waiting for the GIL
+    or, rarely while draining, for I/O."""
+    running = after.main_running - before.main_running
+    waiting = after.main_waiting - before.main_waiting
+    return {"on a core": running / wall, "waiting for a core": waiting / wall,
+            "waiting for the GIL or I/O": max(0.0, 1 - (running + waiting) / wall)}
 
 
 def breakdown(pid: int, before: Snapshot, after: Snapshot) -> dict[str, float]:
@@ -78,6 +96,16 @@ def breakdown(pid: int, before: Snapshot, after: Snapshot) -> dict[str, float]:
     groups["broker (JVM)"] = after.broker - before.broker
     groups["whole machine, busy"] = after.machine_busy - before.machine_busy
     return groups
+
+
+def by_name(before: Snapshot, after: Snapshot, top: int = 8) -> list[tuple[str, float]]:
+    """CPU seconds between two snapshots per thread name (digits dropped, so a pool's
+    threads add up), most first: which of ClickHouse's pools does the work."""
+    totals: dict[str, float] = {}
+    for (tid, name), seconds in after.threads.items():
+        key = name.rstrip("0123456789") or name
+        totals[key] = totals.get(key, 0.0) + seconds - before.threads.get((tid, name), 0.0)
+    return sorted(totals.items(), key=lambda kv: -kv[1])[:top]
 
 
 def idle_share(before: Snapshot, after: Snapshot) -> float:
