@@ -35,6 +35,8 @@ from pydantic_core import PydanticCustomError
 #: Segment values stand in for a missing field, so a segment key is never ambiguous.
 MISSING = "-"
 SEGMENT_SEPARATOR = "|"
+#: The token counts' ClickHouse columns are UInt32.
+MAX_TOKENS = 2**32 - 1
 
 
 class TraceError(ValueError):
@@ -112,10 +114,13 @@ class Trace(BaseModel):
     tenant: str | None = None
     user_id: str | None = None
     session_id: str | None = None
-    latency_ms: float | None = Field(default=None, ge=0)
-    input_tokens: int | None = Field(default=None, ge=0)
-    output_tokens: int | None = Field(default=None, ge=0)
-    cost_usd: float | None = Field(default=None, ge=0)
+    # Bounded by what their ClickHouse columns hold (UInt32, finite Float64): a value the
+    # store refuses would be retried forever and stall its partition; here it is a dead
+    # letter with its reason.
+    latency_ms: float | None = Field(default=None, ge=0, allow_inf_nan=False)
+    input_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
+    output_tokens: int | None = Field(default=None, ge=0, le=MAX_TOKENS)
+    cost_usd: float | None = Field(default=None, ge=0, allow_inf_nan=False)
     feedback: float | None = Field(
         default=None, ge=-1, le=1,
         description="user feedback in [-1, 1]: thumbs up 1, thumbs down -1",
@@ -185,7 +190,9 @@ class Trace(BaseModel):
 def _text(value: Text) -> str:
     if isinstance(value, str):
         return value
-    return "\n".join(m.content for m in value)
+    if len(value) == 1:
+        return value[0].content
+    return "\n".join([m.content for m in value])
 
 
 _FEEDBACK_WORDS = {"up": 1.0, "thumbs_up": 1.0, "down": -1.0, "thumbs_down": -1.0}

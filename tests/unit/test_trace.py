@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 
-from schemas.trace import TraceError, parse_trace
+from schemas.trace import TraceError, build_trace, parse_trace
 
 
 def dump(**fields: object) -> bytes:
@@ -52,6 +52,8 @@ def test_optional_fields_and_feedback_words() -> None:
     (dump(latency_ms=-1), "invalid_field"),
     (dump(input=42), "invalid_field"),
     (dump(metadata={"k": [1]}), "invalid_field"),
+    # what the traces table's UInt32 column holds, or the insert would fail for ever
+    (dump(input_tokens=2**32), "invalid_field"),
 ])
 def test_invalid_traces_have_a_reason(raw: bytes, reason: str) -> None:
     with pytest.raises(TraceError) as info:
@@ -65,3 +67,15 @@ def test_size_limit() -> None:
     with pytest.raises(TraceError, match="too_large"):
         parse_trace(raw, max_bytes=1024)
     assert parse_trace(raw, max_bytes=len(raw)).output_text == "x" * 5000
+
+
+@pytest.mark.parametrize("field", ["latency_ms", "cost_usd"])
+def test_non_finite_numbers_are_refused(field: str) -> None:
+    # No JSON number is infinite, but span attributes can be (OTLP's "Infinity" double).
+    data = orjson.loads(dump())
+    data[field] = float("inf")
+    with pytest.raises(TraceError) as info:
+        build_trace(data)
+    assert info.value.reason == "invalid_field" and field in info.value.detail
+    data[field] = 2.5
+    assert getattr(build_trace(data), field) == 2.5
