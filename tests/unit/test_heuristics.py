@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -10,6 +12,7 @@ from pipeline.scorers.heuristics import (
     REFUSAL_AT,
     HeuristicScorer,
     PriceTable,
+    _gate,
     _scan,
     flagged,
     format_check,
@@ -190,6 +193,10 @@ def test_the_refusal_score_sits_where_ingest_reads_it(meta: dict[str, str] | Non
 @given(st.lists(st.sampled_from(
     ["4111 1111 1111 1111", "+44 20 7946 0958", "GB82 WEST 1234 5698 7654 32", "a@b.co",
      "jane.doe", "@", "7", "12", "1-2", "3 4", " ", "-", "(", ")", "+", ".", "AB", "day",
-     "078-05-1120", "12345678Z", "QQ 12 34 56 C", "\n"]), max_size=30).map("".join))
+     "078-05-1120", "12345678Z", "QQ 12 34 56 C", "\n", "\u0663", "\u0664 \u0665", "é"]),
+    max_size=30).map("".join))
 def test_the_pii_gate_never_hides_a_match(text: str) -> None:
     assert pii_kinds(text) == _scan(text, 0)
+    # the gate's fast paths find what one regex over the text finds
+    first = re.search(r"@|\d[\ -]?\d", text)
+    assert _gate(text) == (first.start() if first else -1)
