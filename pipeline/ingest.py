@@ -71,7 +71,9 @@ AnyRecord = Record | ConsumerRecord[bytes, bytes]
 
 @dataclass(slots=True)
 class BatchOutcome:
-    traces: TableBatch = field(default_factory=lambda: TableBatch("traces", TRACE_COLUMNS))
+    # JSON: the contract keeps its floats finite, its timestamps are UTC-aware
+    traces: TableBatch = field(default_factory=lambda: TableBatch("traces", TRACE_COLUMNS,
+                                                                  encoding="json"))
     drift: TableBatch = field(default_factory=lambda: TableBatch("drift_events", DRIFT_COLUMNS))
     dead_rows: TableBatch = field(default_factory=lambda: TableBatch("dead_letters",
                                                                      DEAD_COLUMNS))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -10,12 +11,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from clickhouse_connect.driver.client import Client
 
+from detectors.registry import SegmentRegistry
+from pipeline.ingest import TRACE_COLUMNS, Ingestor, Record
+from pipeline.metrics import Counters
+from schemas.limits import Limits
 from sinks.clickhouse_client import connect
 from sinks.clickhouse_schema import apply_migrations
-from sinks.clickhouse_writer import ClickHouseWriter, TableBatch
+from sinks.clickhouse_writer import ENCODINGS, ClickHouseWriter, TableBatch
 
 COLUMNS = ("trace_id", "ts", "segment", "name", "value", "sample_rate")
 TS = datetime(2026, 1, 1, tzinfo=UTC)
@@ -47,6 +53,13 @@ class OutageClient:
         self.blocks.append(len(rows))
         return self.inner.insert(table, rows, **kwargs)
 
+    def raw_insert(self, table: str, columns: list[str], data: bytes, **kwargs: Any) -> Any:
+        if self.down.is_set():
+            self.failed += 1
+            raise ConnectionError("connection refused")
+        self.blocks.append(data.count(b"\n") + 1)
+        return self.inner.raw_insert(table, columns, data, **kwargs)
+
     def query(self, *args: Any, **kwargs: Any) -> Any:
         return self.inner.query(*args, **kwargs)
 
@@ -54,10 +67,10 @@ class OutageClient:
         """The module's client stays open for the other tests."""
 
 
-def batch(prefix: str, start: int, n: int) -> TableBatch:
+def batch(prefix: str, start: int, n: int, encoding: str = "native") -> TableBatch:
     return TableBatch("scores", COLUMNS,
                       [[f"{prefix}-{i}", TS, "s", "refusal", 0.0, 1.0]
-                       for i in range(start, start + n)])
+                       for i in range(start, start + n)], encoding)
 
 
 def count(client: Client, prefix: str, final: bool = True) -> int:
@@ -140,13 +153,22 @@ def test_write_is_stored_on_return_and_oversized_batches_pass(client: Client) ->
     assert writer.stats.inserts == 4
 
 
-def test_retried_block_that_had_landed_is_not_stored_twice(client: Client) -> None:
+@pytest.mark.parametrize("encoding", ENCODINGS)
+def test_retried_block_that_had_landed_is_not_stored_twice(client: Client,
+                                                           encoding: str) -> None:
     class LostAnswer(OutageClient):
         """The first insert lands but its answer is lost: the writer must retry it."""
 
         def insert(self, table: str, rows: list[Any], **kwargs: Any) -> Any:
+            return self._lose_first(self.inner.insert, table, rows, **kwargs)
+
+        def raw_insert(self, table: str, columns: list[str], data: bytes,
+                       **kwargs: Any) -> Any:
+            return self._lose_first(self.inner.raw_insert, table, columns, data, **kwargs)
+
+        def _lose_first(self, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
             sent.append(kwargs["settings"])
-            result = self.inner.insert(table, rows, **kwargs)
+            result = call(*args, **kwargs)
             if not self.failed:
                 self.failed += 1
                 raise TimeoutError("read timed out")
@@ -154,10 +176,10 @@ def test_retried_block_that_had_landed_is_not_stored_twice(client: Client) -> No
 
     sent: list[dict[str, Any]] = []
     writer = ClickHouseWriter(LostAnswer(client), max_backoff=0.01)  # type: ignore[arg-type]
-    run(writer.write([batch("lost", 0, 300)]))
+    run(writer.write([batch(f"lost-{encoding}", 0, 300, encoding)]))
     assert writer.stats.retries == 1
     # Even before merges (no FINAL): the token dropped the second copy.
-    assert count(client, "lost", final=False) == 300
+    assert count(client, f"lost-{encoding}", final=False) == 300
     # one token for both attempts, and synchronous inserts, where tokens always count
     assert len(sent) == 2 and sent[0] == sent[1]
     assert sent[0]["async_insert"] == 0 and sent[0]["insert_deduplication_token"]
@@ -175,3 +197,37 @@ def test_flush_and_close_store_what_is_buffered(client: Client) -> None:
     run(scenario())
     writer.close()  # the loop is gone; close still tries once to store the rest
     assert count(client, "close") == 10
+
+
+def test_both_encodings_store_the_same_traces_rows(client: Client) -> None:
+    # Real rows from ingest, plus the values JSON could change: floats of every
+    # magnitude, escapes and control characters, the token columns' bounds, NULLs.
+    rng = random.Random(7)
+    now = int(time.time() * 1000)
+    traces = [orjson.dumps({
+        "trace_id": f"enc-{i}", "timestamp": now - rng.randrange(10**9),
+        "input": [{"role": "user", "content": f"q{i} \u00e9\u2028\"\\\n\t\x00"}],
+        "output": rng.choice(["", "ok", "call +44 20 7946 0958", "\U0001f600" * 3]),
+        "latency_ms": rng.choice([None, 0.0, 5e-324, 1.7976931348623157e308,
+                                  rng.random() * 10 ** rng.randrange(-12, 12)]),
+        "cost_usd": rng.choice([None, rng.random() / 3]),
+        "input_tokens": rng.choice([None, 0, 2**32 - 1]),
+        "feedback": rng.choice([None, -1, 0.1, "up"]),
+        "metadata": {"k\"ey": "v\nal", "finish_reason": rng.choice(["length", "stop"])},
+        "app": rng.choice(["a", "b|c"]), "error": rng.choice([None, "timeout"]),
+    }) for i in range(2000)]
+    out = Ingestor(segment_fields=("app",), registry=SegmentRegistry({}), counters=Counters(),
+                   limits=Limits()).process(
+        [Record(v, None, "t", 0, i) for i, v in enumerate(traces)])
+    assert len(out.traces.rows) == 2000 and out.traces.encoding == "json"
+    client.command("CREATE TABLE IF NOT EXISTS traces_native AS traces")
+    writer = ClickHouseWriter(client)
+    run(writer.write([out.traces, TableBatch("traces_native", TRACE_COLUMNS,
+                                             out.traces.rows, "native")]))
+    columns = ", ".join(TRACE_COLUMNS)
+    one = f"SELECT {columns} FROM traces WHERE trace_id LIKE 'enc-%'"
+    other = f"SELECT {columns} FROM traces_native"
+    assert client.query(f"SELECT count() FROM ({one})").result_rows == [(2000,)]
+    assert client.query(f"{one} EXCEPT {other}").result_rows == []
+    assert client.query(f"{other} EXCEPT {one}").result_rows == []
+
