@@ -49,6 +49,11 @@ class Decision:
     reason: str
 
 
+_RISK_FEEDBACK = Decision(True, 1.0, "risk:feedback")
+_RISK_ERROR = Decision(True, 1.0, "risk:error")
+_RISK_FLAG = Decision(True, 1.0, "risk:flag")
+
+
 @dataclass
 class Sampler:
     default_rate: float = 0.05
@@ -63,6 +68,9 @@ class Sampler:
         for key, rate in {"default": self.default_rate, **self.rates}.items():
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"sampling rate for {key} must be in [0, 1], got {rate}")
+        # the state unit_hash starts from, for this salt
+        self._hash = hashlib.blake2b(digest_size=8, key=self.salt.encode()[:64])
+        self._decisions: dict[tuple[bool, float], Decision] = {}
 
     def rate_for(self, segment: str) -> float:
         return self.rates.get(segment, self.default_rate)
@@ -76,14 +84,22 @@ class Sampler:
         error: str | None = None,
         flagged: bool = False,
     ) -> Decision:
+        # Runs on every trace: decisions are shared constants (a frozen dataclass costs a
+        # microsecond to build) and the salt's keyed hash state is copied, not rebuilt.
         if self.boost_negative_feedback and feedback is not None and feedback < 0:
-            return Decision(True, 1.0, "risk:feedback")
+            return _RISK_FEEDBACK
         if self.boost_errors and error:
-            return Decision(True, 1.0, "risk:error")
+            return _RISK_ERROR
         if self.boost_flags and flagged:
-            return Decision(True, 1.0, "risk:flag")
+            return _RISK_FLAG
         rate = self.rate_for(segment)
-        return Decision(unit_hash(trace_id, self.salt) < rate, rate, "rate")
+        h = self._hash.copy()
+        h.update(trace_id.encode())
+        sampled = int.from_bytes(h.digest(), "big") / _SCALE < rate
+        decision = self._decisions.get((sampled, rate))
+        if decision is None:
+            decision = self._decisions[(sampled, rate)] = Decision(sampled, rate, "rate")
+        return decision
 
 
 class Budget:

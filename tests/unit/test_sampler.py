@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 
-from pipeline.scorers.sampler import Budget, Sampler
+from pipeline.scorers.sampler import Budget, Sampler, unit_hash
 
 N = 100_000
 
@@ -24,6 +24,14 @@ def test_realised_rate_within_binomial_ci_and_repeatable() -> None:
         again = [t for t in _ids() if Sampler(default_rate=0.05, rates={"vip|gpt": 0.2},
                                               salt="s1").decide(t, segment).sampled]
         assert again == chosen
+
+
+def test_decisions_are_the_unit_hash_s_whatever_the_salt() -> None:
+    # decide() copies a keyed hash state instead of calling unit_hash: same draws
+    for salt in ("", "s1", "x" * 100):
+        sampler = Sampler(default_rate=0.3, salt=salt)
+        for t in _ids()[:5_000]:
+            assert sampler.decide(t, "s").sampled == (unit_hash(t, salt) < 0.3), (salt, t)
 
 
 def test_lower_rate_samples_a_subset() -> None:
