@@ -73,8 +73,8 @@ def drain_rate(workers: list[Settings], total: int, base: int = 0) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
-    # A drain of a few seconds is too short for the 10-90 % window on a fast host (a
-    # 60,000-trace run read 19,888 and 72,034 traces/s for the same worker).
+    # A drain of a few seconds is too short to measure on a fast host (a 60,000-trace run
+    # read 19,888 and 72,034 traces/s for the same worker, by the old stored-rows window).
     ap.add_argument("--traces", type=int, default=300_000)
     ap.add_argument("--partitions", type=int, default=4)
     args = ap.parse_args()
