@@ -27,18 +27,26 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 _SCALE = float(1 << 64)
 
 
-def unit_hash(trace_id: str, salt: str = "") -> float:
-    """A uniform number in [0, 1) fixed by ``trace_id`` (and the salt).
+def salted(salt: str) -> Any:
+    """The hash state :func:`unit_hash` starts from for ``salt``: build it once."""
+    return hashlib.blake2b(digest_size=8, key=salt.encode()[:64])
 
-    >>> unit_hash("abc") == unit_hash("abc"), 0.0 <= unit_hash("abc") < 1.0
+
+def unit_hash(trace_id: str, salt: str = "", *, state: Any = None) -> float:
+    """A uniform number in [0, 1) fixed by ``trace_id`` (and the salt, or ``state``, its
+    :func:`salted` state, which spares rebuilding it per call).
+
+    >>> unit_hash("abc") == unit_hash("abc", state=salted("")), 0.0 <= unit_hash("abc") < 1
     (True, True)
     """
-    digest = hashlib.blake2b(trace_id.encode(), digest_size=8, key=salt.encode()[:64]).digest()
-    return int.from_bytes(digest, "big") / _SCALE
+    h = (salted(salt) if state is None else state).copy()
+    h.update(trace_id.encode())
+    return int.from_bytes(h.digest(), "big") / _SCALE
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +76,7 @@ class Sampler:
         for key, rate in {"default": self.default_rate, **self.rates}.items():
             if not 0.0 <= rate <= 1.0:
                 raise ValueError(f"sampling rate for {key} must be in [0, 1], got {rate}")
-        # the state unit_hash starts from, for this salt
-        self._hash = hashlib.blake2b(digest_size=8, key=self.salt.encode()[:64])
+        self._salted = salted(self.salt)
         self._decisions: dict[tuple[bool, float], Decision] = {}
 
     def rate_for(self, segment: str) -> float:
@@ -85,7 +92,7 @@ class Sampler:
         flagged: bool = False,
     ) -> Decision:
         # Runs on every trace: decisions are shared constants (a frozen dataclass costs a
-        # microsecond to build) and the salt's keyed hash state is copied, not rebuilt.
+        # microsecond to build) and the salt's hash state is built once.
         if self.boost_negative_feedback and feedback is not None and feedback < 0:
             return _RISK_FEEDBACK
         if self.boost_errors and error:
@@ -93,9 +100,7 @@ class Sampler:
         if self.boost_flags and flagged:
             return _RISK_FLAG
         rate = self.rate_for(segment)
-        h = self._hash.copy()
-        h.update(trace_id.encode())
-        sampled = int.from_bytes(h.digest(), "big") / _SCALE < rate
+        sampled = unit_hash(trace_id, state=self._salted) < rate
         decision = self._decisions.get((sampled, rate))
         if decision is None:
             decision = self._decisions[(sampled, rate)] = Decision(sampled, rate, "rate")

@@ -27,7 +27,7 @@ def test_realised_rate_within_binomial_ci_and_repeatable() -> None:
 
 
 def test_decisions_are_the_unit_hash_s_whatever_the_salt() -> None:
-    # decide() copies a keyed hash state instead of calling unit_hash: same draws
+    # decide() hashes from a state built once per sampler: the same draws as per call
     for salt in ("", "s1", "x" * 100):
         sampler = Sampler(default_rate=0.3, salt=salt)
         for t in _ids()[:5_000]:
