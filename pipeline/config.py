@@ -7,7 +7,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from schemas.limits import Limits
@@ -79,6 +86,9 @@ class Settings(BaseSettings):
     traces_ttl_days: int | None = Field(default=None, ge=0)
     clickhouse_batch_rows: int = Field(default=20_000, ge=1)
     clickhouse_flush_seconds: float = Field(default=0.5, gt=0)
+    #: while rows arrive fast enough to fill a block by then, the writer waits for the
+    #: block up to this age instead of flushing at clickhouse_flush_seconds
+    clickhouse_max_flush_seconds: float = Field(default=2.0, gt=0)
     clickhouse_max_buffered_rows: int = Field(default=200_000, ge=1000)
     slack_webhook_url: SecretStr | None = None
     alert_cooldown_minutes: float = Field(default=30, ge=0)
@@ -156,6 +166,14 @@ class Settings(BaseSettings):
     @classmethod
     def _upper(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @field_validator("clickhouse_max_flush_seconds")
+    @classmethod
+    def _not_below_flush(cls, value: float, info: ValidationInfo) -> float:
+        floor = info.data.get("clickhouse_flush_seconds")
+        if floor is not None and value < floor:
+            raise ValueError(f"must be at least DRIFTLINE_CLICKHOUSE_FLUSH_SECONDS ({floor})")
+        return value
 
     @field_validator("clickhouse_url")
     @classmethod

@@ -337,6 +337,7 @@ def run_worker(settings: Settings) -> None:
     writer = ClickHouseWriter(
         connect(settings.clickhouse_url), batch_rows=settings.clickhouse_batch_rows,
         flush_interval=settings.clickhouse_flush_seconds,
+        max_flush_interval=settings.clickhouse_max_flush_seconds,
         max_buffered_rows=settings.clickhouse_max_buffered_rows)
     applied = asyncio.run(writer.run(apply_migrations, writer.client,
                                      retention_days=settings.traces_ttl_days))

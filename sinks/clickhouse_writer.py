@@ -2,7 +2,8 @@
 
 Rows are submitted per table and coalesced into insert blocks of up to ``batch_rows``
 rows, flushed when a table has that many, when the oldest row has waited
-``flush_interval`` seconds, or when a caller asks (``write`` and ``flush`` do). The
+``flush_interval`` seconds (up to ``max_flush_interval`` while rows arrive fast enough to
+fill a block by then), or when a caller asks (``write`` and ``flush`` do). The
 buffer holds at most ``max_buffered_rows`` rows not yet stored; ``submit`` waits for
 room beyond that, so a slow or dead ClickHouse pauses the consumer instead of growing
 memory, and rows stay in the buffer until an insert succeeds, so nothing is lost.
@@ -149,16 +150,26 @@ class ClickHouseWriter:
         executor: ThreadPoolExecutor | None = None,
         batch_rows: int = DEFAULT_BATCH_ROWS,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        max_flush_interval: float | None = None,
         max_buffered_rows: int = DEFAULT_MAX_BUFFERED_ROWS,
         dedup_tokens: bool = True,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``max_flush_interval`` (default: ``flush_interval``): how long rows may wait
+        past ``flush_interval`` while they arrive fast enough to fill a block of
+        ``batch_rows`` by then (see :meth:`_due`)."""
+        max_flush_interval = flush_interval if max_flush_interval is None else max_flush_interval
         if batch_rows < 1 or max_buffered_rows < 1 or flush_interval < 0:
             raise ValueError("batch_rows and max_buffered_rows must be >= 1, "
                              "flush_interval >= 0")
+        if max_flush_interval < flush_interval:
+            raise ValueError("max_flush_interval must be >= flush_interval")
         self.client = client
         self.max_backoff = max_backoff
         self.batch_rows = batch_rows
         self.flush_interval = flush_interval
+        self.max_flush_interval = max_flush_interval
+        self._clock = clock
         self.max_buffered_rows = max_buffered_rows
         self.dedup_tokens = dedup_tokens
         self.stats = WriterStats()
@@ -217,7 +228,7 @@ class ClickHouseWriter:
                 await self._space.wait_for(lambda: self._has_room(n))
             self.stats.backpressure_seconds += time.monotonic() - started
         ticket = _Ticket(future, len(batches))
-        now = time.monotonic()
+        now = self._clock()
         for batch in batches:
             if batch.encoding not in ENCODINGS:
                 raise ValueError(f"encoding {batch.encoding!r} is not one of {ENCODINGS}")
@@ -270,22 +281,53 @@ class ClickHouseWriter:
         heads = [q[0].enqueued for q in self._queues.values() if q]
         return min(heads) if heads else None
 
+    def _queued(self) -> int:
+        """Rows waiting in the fullest table."""
+        return max((sum(len(c.rows) - c.done for c in q) for q in self._queues.values()),
+                   default=0)
+
     def _due(self) -> bool:
+        """Flush when asked, when a table holds a block, or once the oldest row is
+        ``flush_interval`` old; but while rows arrive fast enough to fill a block within
+        ``max_flush_interval``, wait for that block (up to then). Under a backlog that
+        makes blocks of ``batch_rows`` instead of a flush interval's worth: fewer parts,
+        and ClickHouse merges less (measured: README, Throughput); at a trickle rows
+        still go out after ``flush_interval``."""
         if self._force:
             return True
-        if any(sum(len(c.rows) - c.done for c in q) >= self.batch_rows
-               for q in self._queues.values()):
+        queued = self._queued()
+        if queued >= self.batch_rows:
             return True
         oldest = self._oldest()
-        return oldest is not None and time.monotonic() - oldest >= self.flush_interval
+        if oldest is None:
+            return False
+        age = self._clock() - oldest
+        if age < self.flush_interval:
+            return False
+        return age >= self.max_flush_interval or queued <= self._fills_by(age)
+
+    def _fills_by(self, age: float) -> float:
+        # rows that, gathered in ``age`` seconds, reach batch_rows by max_flush_interval
+        return self.batch_rows * age / self.max_flush_interval
+
+    def _next_check(self) -> float | None:
+        """Seconds until :meth:`_due` may turn true with no new rows (submit wakes the
+        flusher for those)."""
+        oldest = self._oldest()
+        if oldest is None:
+            return None
+        age = self._clock() - oldest
+        if age < self.flush_interval:
+            return self.flush_interval - age
+        # deferred: the rate so far no longer fills a block once age passes this
+        flip = self._queued() * self.max_flush_interval / self.batch_rows
+        return max(0.0, min(self.max_flush_interval, flip) - age)
 
     async def _flush_loop(self) -> None:
         assert self._wake is not None
         while True:
             if not self._due():
-                oldest = self._oldest()
-                timeout = (None if oldest is None
-                           else max(0.0, oldest + self.flush_interval - time.monotonic()))
+                timeout = self._next_check()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout)
                 self._wake.clear()

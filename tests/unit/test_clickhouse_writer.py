@@ -231,3 +231,57 @@ def test_both_encodings_store_the_same_traces_rows(client: Client) -> None:
     assert client.query(f"{one} EXCEPT {other}").result_rows == []
     assert client.query(f"{other} EXCEPT {one}").result_rows == []
 
+
+
+def test_a_fast_stream_waits_for_a_full_block_and_a_trickle_does_not(client: Client) -> None:
+    # The trigger on a clock the test moves; no await between moves and checks, so the
+    # flusher task cannot run in between.
+    now = [0.0]
+
+    def writer() -> ClickHouseWriter:
+        return ClickHouseWriter(client, batch_rows=1000, flush_interval=0.5,
+                                max_flush_interval=2.0, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        fast, trickle, steady = writer(), writer(), writer()
+        now[0] = 0.0
+        await fast.submit([batch("fast", 0, 400)])
+        await trickle.submit([batch("trickle", 0, 10)])
+        now[0] = 0.49
+        assert not fast._due() and not trickle._due()  # younger than flush_interval
+        now[0] = 0.6
+        assert trickle._due()  # 10 rows in 0.6 s will not make a block: go now
+        # 400 rows in 0.6 s make 1,000 by 1.5 s: wait, until the rate says otherwise
+        assert not fast._due()
+        assert fast._next_check() == pytest.approx(0.2)  # 400 rows fill by 2 s until 0.8 s
+        now[0] = 0.8
+        assert fast._due()
+        await steady.submit([batch("steady", 0, 999)])
+        now[0] = 2.79  # the steady writer's rows are 1.99 s old
+        assert not steady._due()
+        now[0] = 2.8
+        assert steady._due()  # max_flush_interval: no longer, whatever the rate
+        now[0] = 100.0
+        for w in (fast, trickle, steady):
+            await w.flush()
+
+    run(scenario())
+    assert (count(client, "fast"), count(client, "trickle"), count(client, "steady")) == \
+        (400, 10, 999)
+
+
+def test_without_a_max_flush_interval_rows_go_at_flush_interval(client: Client) -> None:
+    now = [0.0]
+    w = ClickHouseWriter(client, batch_rows=1000, flush_interval=0.5, clock=lambda: now[0])
+
+    async def scenario() -> None:
+        await w.submit([batch("plain", 0, 900)])
+        now[0] = 0.5
+        assert w._due()
+        now[0] = 100.0
+        await w.flush()
+
+    run(scenario())
+    assert count(client, "plain") == 900
+    with pytest.raises(ValueError, match="max_flush_interval"):
+        ClickHouseWriter(client, flush_interval=1.0, max_flush_interval=0.5)

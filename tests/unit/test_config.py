@@ -22,6 +22,7 @@ def test_env_prefix_and_segment_fields(monkeypatch: pytest.MonkeyPatch) -> None:
     ("DRIFTLINE_SEGMENT_FIELDS", "app,colour", "colour"),
     ("DRIFTLINE_WEB_PORT", "http", "valid integer"),
     ("DRIFTLINE_LOG_LEVEL", "loud", "DEBUG"),
+    ("DRIFTLINE_CLICKHOUSE_MAX_FLUSH_SECONDS", "0.1", "DRIFTLINE_CLICKHOUSE_FLUSH_SECONDS"),
 ])
 def test_bad_setting_names_itself(monkeypatch: pytest.MonkeyPatch, name: str, value: str,
                                   says: str) -> None:
