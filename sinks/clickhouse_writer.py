@@ -127,6 +127,10 @@ class WriteTicket:
         return self._future.__await__()
 
 
+def _rows_left(queue: deque[_Chunk]) -> int:
+    return sum(len(c.rows) - c.done for c in queue)
+
+
 def _report_crash(task: asyncio.Task[None]) -> None:
     # The flusher only ends by cancellation; anything else is a bug worth a loud log
     # (the next submit starts a new flusher, and the rows are still buffered).
@@ -283,8 +287,7 @@ class ClickHouseWriter:
 
     def _queued(self) -> int:
         """Rows waiting in the fullest table."""
-        return max((sum(len(c.rows) - c.done for c in q) for q in self._queues.values()),
-                   default=0)
+        return max(map(_rows_left, self._queues.values()), default=0)
 
     def _due(self) -> bool:
         """Flush when asked, when a table holds a block, or once the oldest row is
@@ -304,11 +307,9 @@ class ClickHouseWriter:
         age = self._clock() - oldest
         if age < self.flush_interval:
             return False
-        return age >= self.max_flush_interval or queued <= self._fills_by(age)
-
-    def _fills_by(self, age: float) -> float:
-        # rows that, gathered in ``age`` seconds, reach batch_rows by max_flush_interval
-        return self.batch_rows * age / self.max_flush_interval
+        # the rows gathered in ``age`` would not reach batch_rows by max_flush_interval
+        return (age >= self.max_flush_interval
+                or queued <= self.batch_rows * age / self.max_flush_interval)
 
     def _next_check(self) -> float | None:
         """Seconds until :meth:`_due` may turn true with no new rows (submit wakes the
@@ -419,9 +420,12 @@ class ClickHouseWriter:
                 await asyncio.sleep(delay * (0.5 + random.random()))
                 delay = min(delay * 2, self.max_backoff)
                 continue
-            self.stats.inserts += 1
-            self.stats.rows[table] = self.stats.rows.get(table, 0) + len(rows)
+            self._count_insert(table, len(rows))
             return
+
+    def _count_insert(self, table: str, rows: int) -> None:
+        self.stats.inserts += 1
+        self.stats.rows[table] = self.stats.rows.get(table, 0) + rows
 
     # -- shutting down ---------------------------------------------------------------
 
@@ -452,11 +456,9 @@ class ClickHouseWriter:
                     self._insert(target, block, settings)
                 except Exception as exc:
                     self.stats.last_error = f"{type(exc).__name__}: {exc}"[:500]
-                    left += sum(len(c.rows) - c.done for c in queue)
+                    left += _rows_left(queue)
                     break
-                self.stats.inserts += 1
-                self.stats.rows[target.table] = (self.stats.rows.get(target.table, 0)
-                                                 + len(block))
+                self._count_insert(target.table, len(block))
                 for chunk, n in parts:
                     chunk.done += n
                     self.stats.buffered_rows -= n

@@ -65,9 +65,9 @@ def rss(pid: int) -> int:
     return 0
 
 
-def progress(settings: Settings) -> tuple[int, int]:
-    """(traces taken from Kafka, traces stored or dead-lettered) so far."""
-    body = worker_stats(settings)
+def progress(settings: Settings, timeout: float = 30.0) -> tuple[int, int]:
+    """(traces a worker took from Kafka, traces it stored or dead-lettered) so far."""
+    body = worker_stats(settings, timeout=timeout)
     return int(body["consumed"]), int(body["stored"]) + int(body["dead_lettered_total"])
 
 

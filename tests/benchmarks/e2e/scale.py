@@ -30,6 +30,7 @@ from pipeline.producer import publish
 from pipeline.sql_client import worker_query, worker_stats
 from pipeline.topics import ensure_topics
 from pipeline.worker_process import WorkerProcess
+from tests.benchmarks.e2e.run import progress
 from tests.benchmarks.machine import describe
 
 console = Console(width=120)
@@ -40,22 +41,16 @@ def settings_for(base: Settings, tmp: Path, name: str, port: int) -> Settings:
                                    "clickhouse_url": f"chdb://{tmp / name / 'clickhouse'}"})
 
 
-def progress(settings: Settings) -> tuple[int, int]:
-    """(traces consumed, traces stored) by one worker so far."""
-    body = worker_stats(settings, timeout=30)
-    return int(body["consumed"]), int(body["stored"])
-
-
-def drain_rate(workers: list[Settings], total: int, base: int = 0) -> float:
-    """Traces/s through ``workers`` together, from a tenth of ``total`` consumed to all
-    of it stored (``base``: traces they had consumed and stored before); counted to the
-    last stored row, so the writers' buffers cannot hide a store that falls behind."""
+def drain_rate(workers: list[Settings], total: int) -> float:
+    """Traces/s through fresh ``workers`` together, from a tenth of ``total`` consumed
+    to all of it stored or dead-lettered; counted to the last row, so the writers'
+    buffers cannot hide a store that lags."""
     t10 = None
     deadline = time.monotonic() + 300
     while True:
         counts = [progress(w) for w in workers]
-        consumed = sum(c for c, _ in counts) - base
-        done = sum(s for _, s in counts) - base
+        consumed = sum(c for c, _ in counts)
+        done = sum(s for _, s in counts)
         if time.monotonic() > deadline:
             states = [(worker_stats(w).get("lag"), worker_stats(w).get("consumer"))
                       for w in workers]
