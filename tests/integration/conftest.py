@@ -16,7 +16,7 @@ from confluent_kafka import Consumer, TopicPartition
 
 from pipeline.config import Settings, load_settings
 from pipeline.sql_client import worker_query, worker_stats
-from pipeline.topics import TopicError, check_broker
+from pipeline.topics import TopicError, check_broker, delete_topics
 from pipeline.worker_process import WorkerProcess
 
 
@@ -37,6 +37,19 @@ def broker() -> str:
     return settings.kafka_bootstrap
 
 
+#: every deployment a test made, for its topics to be deleted at the session's end
+_made: list[Settings] = []
+
+
+@pytest.fixture(scope="session", autouse=True)
+def delete_test_topics(broker: str) -> Iterator[None]:
+    """Each test runs on topics of its own; left behind, they pile up on a long-lived
+    broker (see :func:`pipeline.topics.delete_topics`)."""
+    yield
+    for settings in _made:
+        delete_topics(settings)
+
+
 def make_settings(tmp: Path, broker: str, **overrides: Any) -> Settings:
     run = uuid.uuid4().hex[:10]
     values: dict[str, Any] = {
@@ -54,7 +67,9 @@ def make_settings(tmp: Path, broker: str, **overrides: Any) -> Settings:
         "log_format": "json",
     }
     values.update(overrides)
-    return load_settings(**values)
+    settings = load_settings(**values)
+    _made.append(settings)
+    return settings
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from pipeline.demo_traffic import Scenario, generate
 from pipeline.producer import make_producer, publish
 from pipeline.simulator import SimulatorConfig, SimulatorThread
 from pipeline.sql_client import worker_query, worker_stats
-from pipeline.topics import ensure_topics
+from pipeline.topics import delete_topics, ensure_topics
 from pipeline.worker_process import WorkerProcess
 from tests.benchmarks.e2e import cpu
 from tests.benchmarks.machine import describe
@@ -185,6 +185,7 @@ def main() -> None:
         # run's /health on the same port
         worker.stop()
         sim.stop()
+        delete_topics(settings)
 
 
 def measure(args: argparse.Namespace, settings: Settings, payloads: list[bytes],

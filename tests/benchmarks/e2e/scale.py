@@ -28,7 +28,7 @@ from pipeline.config import Settings, load_settings
 from pipeline.demo_traffic import Scenario, Segment, generate
 from pipeline.producer import publish
 from pipeline.sql_client import worker_query, worker_stats
-from pipeline.topics import ensure_topics
+from pipeline.topics import delete_topics, ensure_topics
 from pipeline.worker_process import WorkerProcess
 from tests.benchmarks.e2e.run import progress
 from tests.benchmarks.machine import describe
@@ -87,6 +87,15 @@ def main() -> None:
     one, two = group("one"), group("two")
     if kafka_local.run("status", one) != 0 and kafka_local.run("start", one) != 0:
         raise SystemExit("no broker")
+    try:
+        measure(args, one, two, tmp, run)
+    finally:
+        for settings in (one, two):
+            delete_topics(settings)
+
+
+def measure(args: argparse.Namespace, one: Settings, two: Settings, tmp: Path,
+            run: str) -> None:
     console.print(f"machine: {describe()}")
     # Parallelism is per segment (a segment is one partition's): 16 segments spread the
     # work over the partitions, where the demo's 4 may share one.

@@ -1,0 +1,41 @@
+"""Creating and deleting a deployment's topics on the real broker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from confluent_kafka.admin import NewTopic
+
+from pipeline.config import Settings
+from pipeline.topics import admin, delete_topics, ensure_topics
+from tests.integration.conftest import make_settings
+
+
+def topics(settings: Settings) -> set[str]:
+    return set(admin(settings).list_topics(timeout=10).topics)
+
+
+def test_delete_topics_takes_the_deployment_s_topics_and_faust_s_and_nothing_else(
+        tmp_path: Path, broker: str) -> None:
+    settings = make_settings(tmp_path, broker)
+    ensure_topics(settings)
+    app = settings.app_id
+    faust_own = [f"{app}-detector-state-changelog", f"{app}-__assignor-__leader"]
+    # same prefix, not Faust's: a user's topic must survive
+    bystander = f"{app}-audit"
+    client = admin(settings)  # alive until its futures are: they fail with the handle
+    futures = client.create_topics(
+        [NewTopic(t, num_partitions=1, replication_factor=-1) for t in [*faust_own, bystander]])
+    for future in futures.values():
+        future.result()
+    ours = {settings.traces_topic, settings.dlq_topic, settings.scoring_topic,
+            settings.control_topic, *faust_own}
+    assert ours | {bystander} <= topics(settings)
+
+    assert set(delete_topics(settings)) == ours
+
+    left = topics(settings)
+    assert not ours & left
+    assert bystander in left
+    assert delete_topics(settings) == []
+    client.delete_topics([bystander])[bystander].result()
