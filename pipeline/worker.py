@@ -12,6 +12,7 @@ from datetime import timedelta
 from functools import partial
 
 import faust
+from aiokafka import AIOKafkaProducer
 from aiokafka.structs import ConsumerRecord
 
 from detectors.adwin import Adwin
@@ -19,10 +20,17 @@ from detectors.base import DriftDetector
 from detectors.embedding import EmbeddingDrift
 from detectors.rate import BernoulliCusum
 from detectors.registry import SegmentRegistry
+from pipeline.batch_send import send_batched
 from pipeline.bulk_consumer import BulkApp, BulkConsumer, bulk_transport
 from pipeline.config import Settings
 from pipeline.control import Ack, mark_acknowledged
-from pipeline.ingest import GUARDRAIL_SIGNAL, REFUSAL_SIGNAL, BatchOutcome, Ingestor
+from pipeline.ingest import (
+    GUARDRAIL_SIGNAL,
+    REFUSAL_SIGNAL,
+    BatchOutcome,
+    Ingestor,
+    partition_of,
+)
 from pipeline.logs import logging_config
 from pipeline.metrics import Counters
 from pipeline.recent_ids import RecentIds
@@ -51,6 +59,11 @@ class App(BulkApp, faust.App):
 
 #: Traces processed between two yields to the event loop (~10-25 ms of CPU).
 PROCESS_SLICE = 200
+
+
+def kafka_producer(app: faust.App) -> AIOKafkaProducer:
+    """The aiokafka producer under Faust's, started with the app."""
+    return app.producer._ensure_producer()  # type: ignore[attr-defined,no-any-return]
 
 
 def state_key(segment: str, signal: str) -> bytes:
@@ -201,6 +214,10 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         ingestor.close(outcome)
         return outcome, snapshot(outcome.segments), whole
 
+    def scoring_partition(key: bytes) -> int:
+        # keyed by segment, like the traces: scored on the partition that holds its detectors
+        return partition_of(key.decode(), settings.topic_partitions)
+
     @app.task
     async def ingest_batches() -> None:
         consumer: BulkConsumer = app.consumer  # type: ignore[assignment]
@@ -218,8 +235,8 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             outcome, snapshots, whole = await process(messages)
             sends = [await dlq.send(key=d.key, value=d.value, headers=d.headers(), force=True)
                      for d in outcome.dead]
-            sends += [await scoring.send(key=key, value=value, force=True)
-                      for key, value in outcome.sampled]
+            sends += await send_batched(kafka_producer(app), settings.scoring_topic,
+                                        outcome.sampled, scoring_partition)
             sends += [await traces.send(key=key, value=value, headers=headers, force=True)
                       for key, value, headers in outcome.rerouted]
             # Waits only while the writer's buffer is full; the rows are stored while the
