@@ -214,9 +214,10 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
         ingestor.close(outcome)
         return outcome, snapshot(outcome.segments), whole
 
-    def scoring_partition(key: bytes) -> int:
-        # keyed by segment, like the traces: scored on the partition that holds its detectors
-        return partition_of(key.decode(), settings.topic_partitions)
+    def home(segment: bytes) -> int:
+        # Sampled and rerouted traces are keyed by segment: they go to the partition that
+        # holds the segment's detectors.
+        return partition_of(segment.decode(), settings.topic_partitions)
 
     @app.task
     async def ingest_batches() -> None:
@@ -235,10 +236,11 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             outcome, snapshots, whole = await process(messages)
             sends = [await dlq.send(key=d.key, value=d.value, headers=d.headers(), force=True)
                      for d in outcome.dead]
-            sends += await send_batched(kafka_producer(app), settings.scoring_topic,
-                                        outcome.sampled, scoring_partition)
-            sends += [await traces.send(key=key, value=value, headers=headers, force=True)
-                      for key, value, headers in outcome.rerouted]
+            producer = kafka_producer(app)
+            sends += await send_batched(producer, settings.scoring_topic,
+                                        ((k, v, []) for k, v in outcome.sampled), home)
+            sends += await send_batched(producer, settings.traces_topic, outcome.rerouted,
+                                        home)
             # Waits only while the writer's buffer is full; the rows are stored while the
             # next batch is parsed (the ClickHouse thread runs beside this one).
             stored = await writer.submit(outcome.tables)

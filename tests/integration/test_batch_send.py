@@ -21,8 +21,9 @@ def test_messages_land_once_on_their_key_s_partition_in_order(tmp_path: Path,
     keys = [f"app-{i % 7}|model".encode() for i in range(700)]
     # 300-byte values in 2 KiB batches: several batches per partition; one value larger
     # than a whole batch must still go (a batch takes its first message whatever its size)
-    messages = [(k, f"{i:06d}".encode() * 50) for i, k in enumerate(keys)]
-    messages.insert(350, (keys[0], b"big" * 2000))
+    messages = [(k, f"{i:06d}".encode() * 50, [("n", str(i).encode())] if i % 2 else [])
+                for i, k in enumerate(keys)]
+    messages.insert(350, (keys[0], b"big" * 2000, []))
 
     async def send() -> int:
         producer = AIOKafkaProducer(bootstrap_servers=broker, max_batch_size=2048)
@@ -43,6 +44,7 @@ def test_messages_land_once_on_their_key_s_partition_in_order(tmp_path: Path,
     for m in got:
         assert m.partition() == partition_of(m.key().decode(), parts)
     for p in range(parts):
-        sent = [v for k, v in messages if partition_of(k.decode(), parts) == p]
-        arrived = [m.value() for m in sorted(got, key=lambda m: m.offset()) if m.partition() == p]
+        sent = [(v, h) for k, v, h in messages if partition_of(k.decode(), parts) == p]
+        arrived = [(m.value(), m.headers() or []) for m in sorted(got, key=lambda m: m.offset())
+                   if m.partition() == p]
         assert arrived == sent
