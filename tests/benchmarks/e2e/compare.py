@@ -60,10 +60,11 @@ def checkout(revision: str, into: Path) -> Path:
     return into
 
 
-def run_once(tree: Path, traces: int) -> dict[str, float | None]:
+def run_once(tree: Path, traces: int, unkeyed: bool) -> dict[str, float | None]:
     done = subprocess.run(
         [sys.executable, "-m", "tests.benchmarks.e2e.run", "--traces", str(traces),
-         "--latency-traces", "2000"], cwd=tree, capture_output=True, text=True)
+         "--latency-traces", "2000", *(["--unkeyed"] if unkeyed else [])],
+        cwd=tree, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the benchmark failed in {tree}:\n{done.stdout[-3000:]}"
                          f"{done.stderr[-3000:]}")
@@ -77,6 +78,8 @@ def main() -> None:
     ap.add_argument("after", nargs="?", help="git revision (default: the working tree)")
     ap.add_argument("--pairs", type=int, default=3)
     ap.add_argument("--traces", type=int, default=200_000)
+    ap.add_argument("--unkeyed", action="store_true",
+                    help="publish without keys (both revisions' benchmarks must know it)")
     args = ap.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="driftline-compare-"))
@@ -89,7 +92,7 @@ def main() -> None:
             task = progress.add_task("alternating runs", total=2 * args.pairs)
             for _ in range(args.pairs):
                 for side, tree in trees.items():
-                    results[side].append(run_once(tree, args.traces))
+                    results[side].append(run_once(tree, args.traces, args.unkeyed))
                     progress.advance(task)
     finally:
         for tree in trees.values():

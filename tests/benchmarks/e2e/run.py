@@ -20,6 +20,7 @@ import json
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -138,6 +139,12 @@ def process_rate(settings: Settings, payloads: list[bytes], n: int = 20_000) -> 
     return (len(records) - n) / (time.process_time() - t0)
 
 
+def keyed(args: argparse.Namespace, messages: Iterable[tuple[bytes | None, bytes]]
+          ) -> Iterable[tuple[bytes | None, bytes]]:
+    """The messages as published: keyed by segment, or (``--unkeyed``) not keyed."""
+    return ((None, value) for _, value in messages) if args.unkeyed else messages
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--traces", type=int, default=200_000)
@@ -145,6 +152,9 @@ def main() -> None:
     ap.add_argument("--latency-traces", type=int, default=20_000)
     ap.add_argument("--latency-rate", type=float, default=4_000.0)
     ap.add_argument("--sample-rate", type=float, default=0.01)
+    ap.add_argument("--unkeyed", action="store_true",
+                    help="publish without keys, as the OpenTelemetry Collector's Kafka "
+                         "exporter does: most traces are rerouted to their segment's partition")
     ap.add_argument("--threads", action="store_true",
                     help="also print CPU per thread name (which ClickHouse pools work)")
     args = ap.parse_args()
@@ -174,7 +184,7 @@ def main() -> None:
                   f" bytes, {args.partitions} partitions")
 
     t0 = time.perf_counter()
-    delivery = publish(settings, generate(scenario))
+    delivery = publish(settings, keyed(args, generate(scenario)))
     produce_rate = delivery.delivered / (time.perf_counter() - t0)
 
     worker = WorkerProcess(settings, tmp / "worker.log")
@@ -234,7 +244,7 @@ def measure(args: argparse.Namespace, settings: Settings, payloads: list[bytes],
             trace["timestamp"] = datetime.now(UTC).isoformat()
             yield key, orjson.dumps(trace)
 
-    publish(settings, stamped(), producer=make_producer(settings, **{"linger.ms": 1}))
+    publish(settings, keyed(args, stamped()), producer=make_producer(settings, **{"linger.ms": 1}))
     total = args.traces + args.latency_traces
     while stored(settings) < total:
         time.sleep(0.1)  # sampling interval of the measurement
