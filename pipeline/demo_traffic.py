@@ -60,6 +60,17 @@ DEFAULT_SEGMENTS = (
 )
 
 
+#: time between two consecutive traces' timestamps
+SPACING = timedelta(milliseconds=150)
+
+
+def ending_now(n: int) -> datetime:
+    """The ``start`` that puts the last of ``n`` traces at the present. From the default
+    start (an hour ago) a stream longer than ~600,000 traces runs past the contract's
+    ``max_future_skew`` (a day), and its tail is dead-lettered."""
+    return datetime.now(UTC) - SPACING * n
+
+
 @dataclass(frozen=True, slots=True)
 class Scenario:
     n: int = 20_000
@@ -114,7 +125,7 @@ def generate(s: Scenario) -> Iterator[tuple[bytes | None, bytes]]:
         output = rng.choice(_REFUSALS) if refuses else answer(rng, intent, short=drifted)
         trace = {
             "trace_id": f"{s.run_id}-{i:08d}",
-            "timestamp": (s.start + timedelta(milliseconds=150 * i)).isoformat(),
+            "timestamp": (s.start + SPACING * i).isoformat(),
             "app": seg.app,
             "model": seg.model,
             "model_version": "2026-11" if drifted else "2026-10",

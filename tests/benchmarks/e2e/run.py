@@ -30,7 +30,7 @@ from rich.table import Table
 
 from pipeline import kafka_local
 from pipeline.config import Settings, load_settings
-from pipeline.demo_traffic import Scenario, generate
+from pipeline.demo_traffic import Scenario, ending_now, generate
 from pipeline.producer import make_producer, publish
 from pipeline.simulator import SimulatorConfig, SimulatorThread
 from pipeline.sql_client import worker_query, worker_stats
@@ -177,7 +177,7 @@ def main() -> None:
     if kafka_local.run("status", settings) != 0 and kafka_local.run("start", settings) != 0:
         raise SystemExit("no broker")
     ensure_topics(settings)
-    scenario = Scenario(n=args.traces, seed=5, run_id=f"b{run}")
+    scenario = Scenario(n=args.traces, seed=5, run_id=f"b{run}", start=ending_now(args.traces))
     payloads = [v for _, v in generate(scenario)]
     console.print(f"machine: {describe()}")
     console.print(f"{len(payloads):,} traces, mean {sum(map(len, payloads)) / len(payloads):.0f}"
@@ -276,6 +276,9 @@ def measure(args: argparse.Namespace, settings: Settings, payloads: list[bytes],
                   "errors, mostly over budget) / embedded",
                   f"{scored['sampled']:,} / {scored['judged']:,} ({scored['judge_errors']:,})"
                   f" / {scored['embedded']:,}")
+    table.add_row("stored / dead-lettered / rerouted to their segment's partition",
+                  f"{scored['stored']:,} / {scored['dead_lettered_total']:,} "
+                  f"{scored['dead_lettered'] or ''} / {scored['rerouted']:,}")
     table.add_row("worker CPU (cores busy while draining); CPU µs per trace",
                   f"{cpu_share:.2f}; {cpu_share / rate * 1e6:,.0f}")
     for name, seconds in cpu.breakdown(pid, snap_start, snap_end).items():
@@ -290,6 +293,11 @@ def measure(args: argparse.Namespace, settings: Settings, payloads: list[bytes],
     table.add_row("  machine idle while draining (share of all cores)",
                   f"{cpu.idle_share(snap_start, snap_end):.0%}")
     table.add_row("worker peak RSS", f"{peak / 2**20:,.0f} MiB")
+    # RSS follows how far the store lags the consumer: the rows it buffers are Python lists
+    table.add_row("writer buffer, peak rows not yet stored (bounded by "
+                  "DRIFTLINE_CLICKHOUSE_MAX_BUFFERED_ROWS)",
+                  f"{scored['clickhouse']['peak_buffered_rows']:,} of "
+                  f"{settings.clickhouse_max_buffered_rows:,}")
     table.add_row("RSS at 25% / 50% / 100% of backlog",
                   " / ".join(f"{v / 2**20:,.0f}" for v in marks.values()) + " MiB")
     table.add_row(f"publish-to-queryable at {args.latency_rate:,.0f}/s: p50 / p99 / max",
