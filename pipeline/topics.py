@@ -50,7 +50,7 @@ def _wait_for_metadata(client: AdminClient, names: list[str], timeout: float) ->
 
 
 def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
-    """Create the traces and dead-letter topics if missing; refuse a wrong partition count.
+    """Create driftline's four topics if missing; refuse a wrong partition count.
 
     The traces topic's partition count fixes which worker owns which segment (the key),
     and detector state is partitioned the same way, so a mismatch is an error, not a
@@ -84,6 +84,16 @@ def ensure_topics(settings: Settings, timeout: float = 30.0) -> None:
             f"DRIFTLINE_TOPIC_PARTITIONS={settings.topic_partitions}; set it to {have} "
             "(detector state is partitioned like the traces topic)"
         )
+    for name in wanted:
+        other = len(existing[name].partitions)
+        if other != have:
+            raise TopicError(
+                f"topic {name} has {other} partitions, the traces topic "
+                f"{settings.traces_topic} {have}; they must match (a segment's sampled "
+                "traces, dead letters and control commands go to the partition its traces "
+                f"use): recreate {name} with {have} partitions, or point the setting that "
+                "names it at another topic"
+            )
 
 
 def delete_topics(settings: Settings, timeout: float = 30.0) -> list[str]:

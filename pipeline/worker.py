@@ -112,8 +112,6 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
     counters = Counters()
     traces = app.topic(settings.traces_topic, key_serializer="raw", value_serializer="raw",
                        partitions=settings.topic_partitions)
-    dlq = app.topic(settings.dlq_topic, key_serializer="raw", value_serializer="raw",
-                    partitions=settings.topic_partitions)
     scoring = app.topic(settings.scoring_topic, key_serializer="raw", value_serializer="raw",
                         partitions=settings.topic_partitions)
     state = app.tables.add(DetectorStateTable(
@@ -234,13 +232,15 @@ def build_app(settings: Settings, writer: ClickHouseWriter,
             # On the event loop, not a thread: a thread measured half the throughput
             # (GIL hand-offs with the fetcher).
             outcome, snapshots, whole = await process(messages)
-            sends = [await dlq.send(key=d.key, value=d.value, headers=d.headers(), force=True)
-                     for d in outcome.dead]
             producer = kafka_producer(app)
-            sends += await send_batched(producer, settings.scoring_topic,
-                                        ((k, v, []) for k, v in outcome.sampled), home)
-            sends += await send_batched(producer, settings.traces_topic, outcome.rerouted,
-                                        home)
+            # A dead letter goes to the partition its record came from (the topics are
+            # co-partitioned, checked at start-up), keyed as it was.
+            sends = await send_batched(producer, settings.dlq_topic, (
+                (d.source_partition, d.key, d.value, d.headers()) for d in outcome.dead))
+            sends += await send_batched(producer, settings.scoring_topic, (
+                (home(k), k, v, []) for k, v in outcome.sampled))
+            sends += await send_batched(producer, settings.traces_topic, (
+                (home(k), k, v, h) for k, v, h in outcome.rerouted))
             # Waits only while the writer's buffer is full; the rows are stored while the
             # next batch is parsed (the ClickHouse thread runs beside this one).
             stored = await writer.submit(outcome.tables)

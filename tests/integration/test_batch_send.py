@@ -29,8 +29,8 @@ def test_messages_land_once_on_their_key_s_partition_in_order(tmp_path: Path,
         producer = AIOKafkaProducer(bootstrap_servers=broker, max_batch_size=2048)
         await producer.start()
         try:
-            futures = await send_batched(producer, settings.scoring_topic, messages,
-                                         lambda key: partition_of(key.decode(), parts))
+            futures = await send_batched(producer, settings.scoring_topic, (
+                (partition_of(k.decode(), parts), k, v, h) for k, v, h in messages))
             await asyncio.gather(*futures)
             return len(futures)
         finally:

@@ -71,6 +71,10 @@ def test_invalid_messages_are_dead_lettered_with_reason_and_original_bytes(
     sent_invalid = Counter(v for _, v in messages if not v.startswith(b'{"trace_id":"e2e-'))
     assert Counter(m.value() for m in dead) == sent_invalid
     assert stats(settings)["dead_lettered_total"] == invalid
+    # each on the partition its record came from (``driftline.source``: topic/partition/offset)
+    for m in dead:
+        source = dict(m.headers())["driftline.source"].decode()
+        assert m.partition() == int(source.split("/")[-2])
 
 
 def test_shift_raises_drift_only_for_the_shifted_segment(run: tuple[Settings, list[Any]]) -> None:

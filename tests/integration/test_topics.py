@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from confluent_kafka.admin import NewTopic
 
 from pipeline.config import Settings
-from pipeline.topics import admin, delete_topics, ensure_topics
+from pipeline.topics import TopicError, admin, delete_topics, ensure_topics
 from tests.integration.conftest import make_settings
 
 
@@ -39,3 +40,15 @@ def test_delete_topics_takes_the_deployment_s_topics_and_faust_s_and_nothing_els
     assert bystander in left
     assert delete_topics(settings) == []
     client.delete_topics([bystander])[bystander].result()
+
+
+def test_a_topic_partitioned_unlike_the_traces_topic_stops_start_up(tmp_path: Path,
+                                                                    broker: str) -> None:
+    settings = make_settings(tmp_path, broker)
+    client = admin(settings)
+    client.create_topics([NewTopic(settings.dlq_topic, num_partitions=1,
+                                   replication_factor=-1)])[settings.dlq_topic].result()
+    with pytest.raises(TopicError, match=f"topic {settings.dlq_topic} has 1 partitions, the "
+                                         f"traces topic {settings.traces_topic} "
+                                         f"{settings.topic_partitions}"):
+        ensure_topics(settings)
