@@ -1,6 +1,7 @@
 """Two revisions of driftline through the end-to-end benchmark, in alternating runs.
 
     python -m tests.benchmarks.e2e.compare BEFORE [AFTER] [--pairs 3] [--traces 200000]
+        [--unkeyed] [--invalid-every N]
 
 This host's speed drifts by ±15 % within minutes, so two runs taken one after the other
 say little about a change worth less than that. This runs ``tests.benchmarks.e2e.run``
@@ -60,11 +61,10 @@ def checkout(revision: str, into: Path) -> Path:
     return into
 
 
-def run_once(tree: Path, traces: int, unkeyed: bool) -> dict[str, float | None]:
+def run_once(tree: Path, traces: int, extra: list[str]) -> dict[str, float | None]:
     done = subprocess.run(
         [sys.executable, "-m", "tests.benchmarks.e2e.run", "--traces", str(traces),
-         "--latency-traces", "2000", *(["--unkeyed"] if unkeyed else [])],
-        cwd=tree, capture_output=True, text=True)
+         "--latency-traces", "2000", *extra], cwd=tree, capture_output=True, text=True)
     if done.returncode != 0:
         raise SystemExit(f"the benchmark failed in {tree}:\n{done.stdout[-3000:]}"
                          f"{done.stderr[-3000:]}")
@@ -80,7 +80,12 @@ def main() -> None:
     ap.add_argument("--traces", type=int, default=200_000)
     ap.add_argument("--unkeyed", action="store_true",
                     help="publish without keys (both revisions' benchmarks must know it)")
+    ap.add_argument("--invalid-every", type=int, default=0,
+                    help="one message in this many invalid (both revisions' benchmarks must "
+                         "know it)")
     args = ap.parse_args()
+    extra = [*(["--unkeyed"] if args.unkeyed else []),
+             *(["--invalid-every", str(args.invalid_every)] if args.invalid_every else [])]
 
     scratch = Path(tempfile.mkdtemp(prefix="driftline-compare-"))
     trees = {"before": checkout(args.before, scratch / "before"),
@@ -92,7 +97,7 @@ def main() -> None:
             task = progress.add_task("alternating runs", total=2 * args.pairs)
             for _ in range(args.pairs):
                 for side, tree in trees.items():
-                    results[side].append(run_once(tree, args.traces, args.unkeyed))
+                    results[side].append(run_once(tree, args.traces, extra))
                     progress.advance(task)
     finally:
         for tree in trees.values():

@@ -155,6 +155,8 @@ def main() -> None:
     ap.add_argument("--unkeyed", action="store_true",
                     help="publish without keys, as the OpenTelemetry Collector's Kafka "
                          "exporter does: most traces are rerouted to their segment's partition")
+    ap.add_argument("--invalid-every", type=int, default=0,
+                    help="one message in this many is invalid (dead-lettered); 0: none")
     ap.add_argument("--threads", action="store_true",
                     help="also print CPU per thread name (which ClickHouse pools work)")
     args = ap.parse_args()
@@ -177,7 +179,8 @@ def main() -> None:
     if kafka_local.run("status", settings) != 0 and kafka_local.run("start", settings) != 0:
         raise SystemExit("no broker")
     ensure_topics(settings)
-    scenario = Scenario(n=args.traces, seed=5, run_id=f"b{run}", start=ending_now(args.traces))
+    scenario = Scenario(n=args.traces, seed=5, run_id=f"b{run}", start=ending_now(args.traces),
+                        invalid_every=args.invalid_every)
     payloads = [v for _, v in generate(scenario)]
     console.print(f"machine: {describe()}")
     console.print(f"{len(payloads):,} traces, mean {sum(map(len, payloads)) / len(payloads):.0f}"
