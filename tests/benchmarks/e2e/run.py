@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import gc
 import json
 import tempfile
@@ -156,7 +157,8 @@ def main() -> None:
                     help="publish without keys, as the OpenTelemetry Collector's Kafka "
                          "exporter does: most traces are rerouted to their segment's partition")
     ap.add_argument("--invalid-every", type=int, default=0,
-                    help="one message in this many is invalid (dead-lettered); 0: none")
+                    help="one message in this many is invalid (dead-lettered; counted in "
+                         "the rate as a message processed); 0: none")
     ap.add_argument("--threads", action="store_true",
                     help="also print CPU per thread name (which ClickHouse pools work)")
     args = ap.parse_args()
@@ -181,7 +183,8 @@ def main() -> None:
     ensure_topics(settings)
     scenario = Scenario(n=args.traces, seed=5, run_id=f"b{run}", start=ending_now(args.traces),
                         invalid_every=args.invalid_every)
-    payloads = [v for _, v in generate(scenario)]
+    # the valid traces: the parse and processing ceilings are measured on them
+    payloads = [v for _, v in generate(dataclasses.replace(scenario, invalid_every=0))]
     console.print(f"machine: {describe()}")
     console.print(f"{len(payloads):,} traces, mean {sum(map(len, payloads)) / len(payloads):.0f}"
                   f" bytes, {args.partitions} partitions")
@@ -207,7 +210,9 @@ def measure(args: argparse.Namespace, settings: Settings, payloads: list[bytes],
     assert worker.proc is not None
     pid = worker.proc.pid
     broker = cpu.broker_pid()
-    marks = {args.traces // 4: 0, args.traces // 2: 0, args.traces: 0}
+    # every message of the backlog, dead letters (--invalid-every) included
+    backlog = args.traces + (args.traces // args.invalid_every if args.invalid_every else 0)
+    marks = {backlog // 4: 0, backlog // 2: 0, backlog: 0}
     # From the moment a tenth of the backlog is consumed to the moment all of it is
     # stored: the writer's buffer (up to 200,000 rows) could otherwise hide a store that
     # falls behind, as a window on stored rows alone did once the writer ran niced.
@@ -215,20 +220,20 @@ def measure(args: argparse.Namespace, settings: Settings, payloads: list[bytes],
     while True:
         consumed, done = progress(settings)
         now = time.perf_counter()
-        if t_start is None and consumed >= args.traces // 10:
+        if t_start is None and consumed >= backlog // 10:
             t_start, cpu_start, snap_start = now, proc_stats(pid)[0], cpu.snapshot(pid, broker)
             first = consumed
         for mark in marks:
             if done >= mark and not marks[mark]:
                 marks[mark] = rss(pid)
-        if done >= args.traces:
+        if done >= backlog:
             t_end, cpu_end, snap_end = now, proc_stats(pid)[0], cpu.snapshot(pid, broker)
             break
         if not worker.alive():
             raise SystemExit(worker.tail())
         time.sleep(0.05)  # sampling interval of the measurement
     assert t_start is not None
-    traces = args.traces - first
+    traces = backlog - first
     rate = traces / (t_end - t_start)
     cpu_share = (cpu_end - cpu_start) / (t_end - t_start)
     _, peak = proc_stats(pid)
@@ -248,7 +253,7 @@ def measure(args: argparse.Namespace, settings: Settings, payloads: list[bytes],
             yield key, orjson.dumps(trace)
 
     publish(settings, keyed(args, stamped()), producer=make_producer(settings, **{"linger.ms": 1}))
-    total = args.traces + args.latency_traces
+    total = backlog + args.latency_traces
     while stored(settings) < total:
         time.sleep(0.1)  # sampling interval of the measurement
     _, rows = worker_query(settings, (
@@ -259,7 +264,7 @@ def measure(args: argparse.Namespace, settings: Settings, payloads: list[bytes],
     scored = worker_stats(settings)
     worker.stop()
 
-    bare = bare_consumer_rate(settings, args.traces)
+    bare = bare_consumer_rate(settings, backlog)
     parse = parse_rates(payloads[: min(len(payloads), 50_000)])
     own = process_rate(settings, payloads)
 
