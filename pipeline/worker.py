@@ -57,6 +57,9 @@ class App(BulkApp, faust.App):
     """The Faust app, its traces topic consumed in batches (:mod:`pipeline.bulk_consumer`)."""
 
 
+#: Seconds between two purges of the embedded engine's allocator (see ClickHouseWriter).
+ENGINE_PURGE_SECONDS = 60.0
+
 #: Traces processed between two yields to the event loop (~10-25 ms of CPU).
 PROCESS_SLICE = 200
 
@@ -357,7 +360,9 @@ def run_worker(settings: Settings) -> None:
         connect(settings.clickhouse_url), batch_rows=settings.clickhouse_batch_rows,
         flush_interval=settings.clickhouse_flush_seconds,
         max_flush_interval=settings.clickhouse_max_flush_seconds,
-        max_buffered_rows=settings.clickhouse_max_buffered_rows)
+        max_buffered_rows=settings.clickhouse_max_buffered_rows,
+        purge_interval=(ENGINE_PURGE_SECONDS if settings.clickhouse_url.startswith("chdb:")
+                        else None))
     applied = asyncio.run(writer.run(apply_migrations, writer.client,
                                      retention_days=settings.traces_ttl_days))
     log.info("clickhouse ready", extra={"url": redact(settings.clickhouse_url),

@@ -86,6 +86,8 @@ class WriterStats:
     #: how often and how long submitters waited for room (backpressure)
     backpressure_waits: int = 0
     backpressure_seconds: float = 0.0
+    #: ``SYSTEM JEMALLOC PURGE`` calls (see ``purge_interval``)
+    purges: int = 0
 
 
 class _Ticket:
@@ -158,11 +160,18 @@ class ClickHouseWriter:
         max_flush_interval: float | None = None,
         max_buffered_rows: int = DEFAULT_MAX_BUFFERED_ROWS,
         dedup_tokens: bool = True,
+        purge_interval: float | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """``max_flush_interval`` (default: ``flush_interval``): how long rows may wait
         past ``flush_interval`` while they arrive fast enough to fill a block of
-        ``batch_rows`` by then (see :meth:`_due`)."""
+        ``batch_rows`` by then (see :meth:`_due`).
+
+        ``purge_interval``: at most this often, after an insert, ``SYSTEM JEMALLOC
+        PURGE``, for the embedded engine. Its allocator keeps the pages that merges free:
+        inserting 1.5M trace rows alone grew the process by ~270 MiB while the engine's
+        own accounting stayed under 20 MiB, and a purge gave back 209 MiB of it
+        (measured). ``None``: never (a server looks after its own memory)."""
         max_flush_interval = flush_interval if max_flush_interval is None else max_flush_interval
         if batch_rows < 1 or max_buffered_rows < 1 or flush_interval < 0:
             raise ValueError("batch_rows and max_buffered_rows must be >= 1, "
@@ -177,6 +186,8 @@ class ClickHouseWriter:
         self._clock = clock
         self.max_buffered_rows = max_buffered_rows
         self.dedup_tokens = dedup_tokens
+        self.purge_interval = purge_interval
+        self._purged_at = clock()
         self.stats = WriterStats()
         self._executor = executor or ThreadPoolExecutor(1, thread_name_prefix="clickhouse")
         self._queues: dict[_Target, deque[_Chunk]] = {}
@@ -402,6 +413,21 @@ class ClickHouseWriter:
         else:
             self.client.insert(target.table, rows, column_names=list(target.columns),
                                settings=settings)
+        if self.purge_interval is not None and \
+                self._clock() - self._purged_at >= self.purge_interval:
+            self._purge()
+
+    def _purge(self) -> None:
+        """On the ClickHouse thread, between inserts."""
+        self._purged_at = self._clock()
+        try:
+            self.client.command("SYSTEM JEMALLOC PURGE")
+        except Exception as exc:  # an engine built without jemalloc: stop asking
+            self.purge_interval = None
+            log.warning("clickhouse allocator purge unavailable, not retried",
+                        extra={"error": f"{type(exc).__name__}: {exc}"[:300]})
+            return
+        self.stats.purges += 1
 
     async def _insert_with_retry(
         self, target: _Target, rows: list[Sequence[Any]], token: str

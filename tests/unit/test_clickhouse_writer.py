@@ -285,3 +285,28 @@ def test_without_a_max_flush_interval_rows_go_at_flush_interval(client: Client) 
     assert count(client, "plain") == 900
     with pytest.raises(ValueError, match="max_flush_interval"):
         ClickHouseWriter(client, flush_interval=1.0, max_flush_interval=0.5)
+
+
+def test_the_engine_s_allocator_is_purged_at_most_once_per_interval(client: Client) -> None:
+    now = [0.0]
+    w = ClickHouseWriter(client, batch_rows=10, purge_interval=10.0, clock=lambda: now[0])
+
+    async def insert_at(t: float, start: int) -> None:
+        now[0] = t
+        await w.write([batch("purge", start, 10)])
+
+    async def scenario() -> None:
+        await insert_at(0.0, 0)  # the interval counts from the writer's start
+        await insert_at(9.9, 10)
+        assert w.stats.purges == 0
+        await insert_at(10.0, 20)
+        await insert_at(15.0, 30)
+        assert w.stats.purges == 1
+        await insert_at(20.0, 40)
+        assert w.stats.purges == 2
+
+    run(scenario())
+    assert count(client, "purge") == 50
+    # counted only when the engine took the command; a failure would have switched
+    # purging off
+    assert w.purge_interval == 10.0
