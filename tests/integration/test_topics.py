@@ -9,6 +9,7 @@ from confluent_kafka.admin import NewTopic
 
 from pipeline.config import Settings
 from pipeline.topics import TopicError, admin, delete_topics, ensure_topics
+from tests.conftest import wait_for
 from tests.integration.conftest import make_settings
 
 
@@ -31,13 +32,15 @@ def test_delete_topics_takes_the_deployment_s_topics_and_faust_s_and_nothing_els
         future.result()
     ours = {settings.traces_topic, settings.dlq_topic, settings.scoring_topic,
             settings.control_topic, *faust_own}
-    assert ours | {bystander} <= topics(settings)
+    # a created topic reaches the metadata a moment after CreateTopics returns
+    wait_for(lambda: ours | {bystander} <= topics(settings), timeout=30,
+             what="the created topics in the metadata")
 
     assert set(delete_topics(settings)) == ours
 
-    left = topics(settings)
-    assert not ours & left
-    assert bystander in left
+    wait_for(lambda: not ours & topics(settings), timeout=30,
+             what="the deleted topics gone from the metadata")
+    assert bystander in topics(settings)
     assert delete_topics(settings) == []
     client.delete_topics([bystander])[bystander].result()
 
