@@ -32,17 +32,19 @@ def test_delete_topics_takes_the_deployment_s_topics_and_faust_s_and_nothing_els
         future.result()
     ours = {settings.traces_topic, settings.dlq_topic, settings.scoring_topic,
             settings.control_topic, *faust_own}
-    # a created topic reaches the metadata a moment after CreateTopics returns
-    wait_for(lambda: ours | {bystander} <= topics(settings), timeout=30,
-             what="the created topics in the metadata")
+    try:
+        # a created topic reaches the metadata a moment after CreateTopics returns
+        wait_for(lambda: ours | {bystander} <= topics(settings), timeout=30,
+                 what="the created topics in the metadata")
 
-    assert set(delete_topics(settings)) == ours
+        assert set(delete_topics(settings)) == ours
 
-    wait_for(lambda: not ours & topics(settings), timeout=30,
-             what="the deleted topics gone from the metadata")
-    assert bystander in topics(settings)
-    assert delete_topics(settings) == []
-    client.delete_topics([bystander])[bystander].result()
+        wait_for(lambda: not ours & topics(settings), timeout=30,
+                 what="the deleted topics gone from the metadata")
+        assert bystander in topics(settings)
+        assert delete_topics(settings) == []
+    finally:
+        client.delete_topics([bystander])[bystander].result()
 
 
 def test_a_topic_partitioned_unlike_the_traces_topic_stops_start_up(tmp_path: Path,
