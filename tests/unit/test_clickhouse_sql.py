@@ -92,16 +92,22 @@ def one(c: Client, sql: str) -> tuple[object, ...]:
     return tuple(c.query(sql).result_rows[0])
 
 
+def _close(x: float, y: float, tol: float) -> bool:
+    # Both NaN agree: the quantiles of an hour whose every latency is NULL (it happens
+    # when the oldest hour holds one trace of a segment and version, as at 02:55 once).
+    return (math.isnan(x) and math.isnan(y)) or math.isclose(x, y, rel_tol=tol, abs_tol=tol)
+
+
 def close(a: object, b: object) -> bool:
     if isinstance(a, list | tuple):
         # Quantiles: the views keep t-digests (small, fast to merge), so they are close
         # to the exact quantiles, not equal.
         return len(a) == len(b) and all(  # type: ignore[arg-type]
-            math.isclose(float(x), float(y), rel_tol=0.05, abs_tol=0.05)
+            _close(float(x), float(y), 0.05)
             for x, y in zip(a, b, strict=True))  # type: ignore[arg-type]
     if a is None or b is None:
         return a is b
-    return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=1e-9)  # type: ignore[arg-type]
+    return _close(float(a), float(b), 1e-9)  # type: ignore[arg-type]
 
 
 def test_every_migration_applied_once_and_tables_exist(client: Client) -> None:
