@@ -6,7 +6,6 @@ import shutil
 import threading
 import time
 from dataclasses import dataclass
-from datetime import timedelta
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -149,7 +148,7 @@ def _drive(settings: Settings, scenario: Scenario, worker: WorkerProcess, *, rat
 def _summary(settings: Settings, scenario: Scenario, events: list[list[object]],
              stats: dict[str, object], console: Console) -> None:
     drift_from = int(scenario.n * scenario.drift_at)
-    drift_ts = scenario.start + timedelta(milliseconds=150 * drift_from)
+    drift_ts = scenario.timestamp(drift_from)
     columns, rows = worker_query(settings, SUMMARY_SQL.format(
         drift_ts=drift_ts.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]))
     table = Table(title=f"Per segment, from ClickHouse (before/after {scenario.drift_at:.0%} "

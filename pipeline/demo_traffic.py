@@ -9,7 +9,7 @@ from __future__ import annotations
 import csv
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
@@ -64,13 +64,6 @@ DEFAULT_SEGMENTS = (
 SPACING = timedelta(milliseconds=150)
 
 
-def ending_now(n: int) -> datetime:
-    """The ``start`` that puts the last of ``n`` traces at the present. From the default
-    start (an hour ago) a stream longer than ~600,000 traces runs past the contract's
-    ``max_future_skew`` (a day), and its tail is dead-lettered."""
-    return datetime.now(UTC) - SPACING * n
-
-
 @dataclass(frozen=True, slots=True)
 class Scenario:
     n: int = 20_000
@@ -82,8 +75,22 @@ class Scenario:
     #: one message in this many is invalid (0: none); kinds cycle
     invalid_every: int = 0
     seed: int = 7
-    start: datetime = field(default_factory=lambda: datetime.now(UTC) - timedelta(hours=1))
+    #: the first trace's timestamp; default an hour ago, or earlier when the stream would
+    #: otherwise end in the future (from an hour ago, a stream of more than ~600,000
+    #: traces runs past the contract's ``max_future_skew``, a day, and its tail is
+    #: dead-lettered)
+    start: datetime = None  # type: ignore[assignment]  # set in __post_init__
     run_id: str = "demo"
+
+    def __post_init__(self) -> None:
+        if self.start is None:
+            now = datetime.now(UTC)
+            start = min(now - timedelta(hours=1), now - SPACING * self.n)
+            object.__setattr__(self, "start", start)  # frozen
+
+    def timestamp(self, i: int) -> datetime:
+        """The ``i``-th trace's timestamp."""
+        return self.start + SPACING * i
 
 
 @cache
@@ -125,7 +132,7 @@ def generate(s: Scenario) -> Iterator[tuple[bytes | None, bytes]]:
         output = rng.choice(_REFUSALS) if refuses else answer(rng, intent, short=drifted)
         trace = {
             "trace_id": f"{s.run_id}-{i:08d}",
-            "timestamp": (s.start + SPACING * i).isoformat(),
+            "timestamp": s.timestamp(i).isoformat(),
             "app": seg.app,
             "model": seg.model,
             "model_version": "2026-11" if drifted else "2026-10",

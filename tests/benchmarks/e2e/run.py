@@ -31,7 +31,7 @@ from rich.table import Table
 
 from pipeline import kafka_local
 from pipeline.config import Settings, load_settings
-from pipeline.demo_traffic import Scenario, ending_now, generate
+from pipeline.demo_traffic import Scenario, count_invalid, generate
 from pipeline.producer import make_producer, publish
 from pipeline.simulator import SimulatorConfig, SimulatorThread
 from pipeline.sql_client import worker_query, worker_stats
@@ -181,7 +181,7 @@ def main() -> None:
     if kafka_local.run("status", settings) != 0 and kafka_local.run("start", settings) != 0:
         raise SystemExit("no broker")
     ensure_topics(settings)
-    scenario = Scenario(n=args.traces, seed=5, run_id=f"b{run}", start=ending_now(args.traces),
+    scenario = Scenario(n=args.traces, seed=5, run_id=f"b{run}",
                         invalid_every=args.invalid_every)
     # the valid traces: the parse and processing ceilings are measured on them
     payloads = [v for _, v in generate(dataclasses.replace(scenario, invalid_every=0))]
@@ -195,7 +195,9 @@ def main() -> None:
 
     worker = WorkerProcess(settings, tmp / "worker.log")
     try:
-        measure(args, settings, payloads, produce_rate, worker, tmp, run)
+        # every message of the backlog, dead letters (--invalid-every) included
+        measure(args, settings, payloads, scenario.n + count_invalid(scenario), produce_rate,
+                worker, tmp, run)
     finally:
         # also when the measurement fails: a worker left running would answer the next
         # run's /health on the same port
@@ -205,13 +207,12 @@ def main() -> None:
 
 
 def measure(args: argparse.Namespace, settings: Settings, payloads: list[bytes],
-            produce_rate: float, worker: WorkerProcess, tmp: Path, run: str) -> None:
+            backlog: int, produce_rate: float, worker: WorkerProcess, tmp: Path,
+            run: str) -> None:
     worker.start()
     assert worker.proc is not None
     pid = worker.proc.pid
     broker = cpu.broker_pid()
-    # every message of the backlog, dead letters (--invalid-every) included
-    backlog = args.traces + (args.traces // args.invalid_every if args.invalid_every else 0)
     marks = {backlog // 4: 0, backlog // 2: 0, backlog: 0}
     # From the moment a tenth of the backlog is consumed to the moment all of it is
     # stored: the writer's buffer (up to 200,000 rows) could otherwise hide a store that

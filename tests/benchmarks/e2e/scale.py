@@ -25,7 +25,7 @@ from rich.table import Table
 
 from pipeline import kafka_local
 from pipeline.config import Settings, load_settings
-from pipeline.demo_traffic import Scenario, Segment, ending_now, generate
+from pipeline.demo_traffic import Scenario, Segment, generate
 from pipeline.producer import publish
 from pipeline.sql_client import worker_query, worker_stats
 from pipeline.topics import delete_topics, ensure_topics
@@ -104,7 +104,6 @@ def measure(args: argparse.Namespace, one: Settings, two: Settings, tmp: Path,
     for base in (one, two):
         ensure_topics(base)
         scenario = Scenario(n=args.traces, seed=5, run_id=f"s{run}{base.app_id[-3:]}",
-                            start=ending_now(args.traces),
                             segments=segments, drift_segment=None)
         assert publish(base, generate(scenario)).delivered == args.traces
 
@@ -133,7 +132,6 @@ def measure(args: argparse.Namespace, one: Settings, two: Settings, tmp: Path,
     # Rebalance: b leaves; a takes b's partitions over and must restore their detectors.
     pb.stop()
     more = Scenario(n=args.traces // 5, seed=6, run_id=f"m{run}", segments=segments,
-                    start=ending_now(args.traces // 5),
                     drift_segment=None)
     assert publish(two, generate(more)).delivered == more.n
     base = progress(a)[1]
