@@ -34,6 +34,13 @@ def test_migrations_apply_once(client: Client) -> None:
     assert {"traces", "scores", "drift_events", "schema_migrations", "traces_dedup"} <= tables
 
 
+def test_traces_merge_column_by_column_at_any_size(client: Client) -> None:
+    # Horizontal merges of small parts held 3-5x the memory (DDL 0024).
+    apply_migrations(client)
+    ddl = client.command("SHOW CREATE TABLE traces")
+    assert "vertical_merge_algorithm_min_rows_to_activate = 1" in str(ddl)
+
+
 class FlakyClient:
     """Fails the first ``failures`` inserts, as a ClickHouse restart would."""
 

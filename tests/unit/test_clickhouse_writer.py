@@ -183,6 +183,7 @@ def test_retried_block_that_had_landed_is_not_stored_twice(client: Client,
     # one token for both attempts, and synchronous inserts, where tokens always count
     assert len(sent) == 2 and sent[0] == sent[1]
     assert sent[0]["async_insert"] == 0 and sent[0]["insert_deduplication_token"]
+    assert sent[0]["optimize_on_insert"] == 0  # the block is not collapsed on insert
 
 
 def test_flush_and_close_store_what_is_buffered(client: Client) -> None:
