@@ -15,14 +15,20 @@ message per record, then acking it one by one, cost 3.5-4 µs of the main thread
 per trace (tests/benchmarks/e2e). Offsets stay Faust's: once the batch a record fed is
 done its offset is acked (:meth:`BulkConsumer.ack_all`, what ``Consumer.ack`` does, once
 per partition) and Faust's commit loop commits acked offsets as usual. A buffer holding
-more than its bound pauses its partitions (Faust's ``on_buffer_full``) until half of it
-is taken, so memory is bounded and other topics keep flowing. Records of a partition
-this worker loses are dropped from the buffers (the new owner reads them from the
-committed offset); the buffers are cleared with Faust's own queues when a rebalance
-starts and when the flow resumes after table recovery, and nothing is taken while the
-flow is suspended. Records dropped that way, or refused while the flow is suspended,
-are read again: once the rebalance and recovery are over, the diverted topics'
-partitions are sought back to their committed offsets (:meth:`BulkConsumer._reseek`).
+more than its bound pauses its partitions (Faust's ``on_buffer_full``) until it is back
+within it, so memory is bounded and other topics keep flowing. Resumed there, not lower:
+a refill takes a call into Faust's consumer thread, which decodes the fetched records
+while the busy loop holds the GIL (0.3-1.2 s after the resume for ~38,000 traces,
+measured), and the bound must cover what the loop processes meanwhile. Resumed at half
+of a 20,000 bound, the buffer ran dry for ~0.3 s at a time, a fifth of a 400,000-trace
+drain; at the bound, about once per refill; with 40,000 at the bound, once in 20 s.
+Records of a partition this worker loses are dropped from the buffers (the new owner
+reads them from the committed offset); the buffers are cleared with Faust's own queues
+when a rebalance starts and when the flow resumes after table recovery, and nothing is
+taken while the flow is suspended. Records dropped that way, or refused while the flow
+is suspended, are read again: once the rebalance and recovery are over, the diverted
+topics' partitions are sought back to their committed offsets
+(:meth:`BulkConsumer._reseek`).
 """
 
 from __future__ import annotations
@@ -39,6 +45,13 @@ from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP
 from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
+
+#: Seconds a fetch waits for records of the partitions active when it began (Faust's
+#: loop waits 1 s). A full buffer takes its partitions out of that set, and the fetch in
+#: flight does not see them come back: with every traces partition paused and the judge
+#: off, only the idle control topic is left, and a resumed partition would wait out the
+#: whole timeout before its next fetch.
+FETCH_WAIT = 0.1
 
 
 class _Buffer(deque[ConsumerRecord]):
@@ -107,7 +120,7 @@ class BulkConsumer(AIOKafkaConsumer):
         return taken
 
     def _resume_drained(self, buffer: _Buffer) -> None:
-        if buffer.paused and len(buffer) <= buffer.bound // 2:
+        if buffer.paused and len(buffer) <= buffer.bound:
             for tp in buffer.paused:
                 self.on_buffer_drop(tp)
             buffer.paused.clear()
@@ -158,7 +171,7 @@ class BulkConsumer(AIOKafkaConsumer):
         fetcher_should_stop = fetcher._stopped.is_set
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
-                records, active = await self._wait_next_records(1.0)
+                records, active = await self._wait_next_records(FETCH_WAIT)
                 await self.sleep(0)
                 if self._reseek_due():
                     await self._reseek()

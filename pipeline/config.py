@@ -48,8 +48,11 @@ class Settings(BaseSettings):
     web_port: int = Field(default=6066, ge=1, le=65535)
     batch_size: int = Field(default=2000, ge=1, le=1_000_000)
     batch_seconds: float = Field(default=0.5, gt=0, le=60)
-    #: fetched traces waiting for the ingest loop; beyond it the partitions pause
-    ingest_buffer: int = Field(default=20_000, ge=100)
+    #: fetched traces waiting for the ingest loop; beyond it the partitions pause. Two
+    #: seconds of work at 20,000 traces/s: a refill arrives 0.3-1.2 s after its
+    #: partitions resume (see pipeline/bulk_consumer.py), and with 20,000 the loop ran
+    #: dry about once per refill (measured)
+    ingest_buffer: int = Field(default=40_000, ge=100)
     #: sampled traces fetched and waiting for the scoring stage (judge, embedder)
     scoring_buffer: int = Field(default=2000, ge=100)
     segment_fields: Annotated[tuple[str, ...], NoDecode] = ("app", "model")

@@ -110,3 +110,28 @@ def test_ack_all_leaves_the_offsets_faust_s_per_record_ack_leaves() -> None:
     acked, _, n_acked, new_offset = bulk
     assert set(acked) == {mine} and n_acked == 5  # 6, 7, 9, 11, 10; not 5, not 9 again
     assert new_offset == 8  # the commit stops at the gap
+
+
+def test_a_full_buffer_pauses_its_partition_until_it_is_back_within_its_bound() -> None:
+    # Resumed at the bound, not lower: a refill takes 0.3-1.2 s to arrive, and the bound
+    # is the runway the ingest loop has meanwhile (bulk_consumer's docstring).
+    tp = TP("traces", 0)
+
+    async def nothing(_: object) -> None:
+        return None
+
+    async def run() -> list[tuple[int, bool]]:
+        consumer = built_consumer(nothing)
+        consumer.assignment = lambda: {tp}  # type: ignore[method-assign]
+        consumer.app.flow_control.resume()  # a Faust app starts with it suspended
+        buffer = consumer._buffers["traces"]  # bound 10
+        await consumer._divert(tp, [record(tp, offset) for offset in range(25)], buffer)
+        states = [(len(buffer), tp in consumer._buffered_partitions)]
+        for n in (10, 4, 1, 10):
+            await asyncio.wait_for(consumer.take("traces", n, timeout=0.1), 10)
+            states.append((len(buffer), tp in consumer._buffered_partitions))
+        return states
+
+    # paused past 10 records; still at 11, resumed at 10 and below
+    assert asyncio.run(run()) == [(25, True), (15, True), (11, True), (10, False),
+                                  (0, False)]
