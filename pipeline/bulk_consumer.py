@@ -54,6 +54,15 @@ from mode.utils.futures import notify
 FETCH_WAIT = 0.1
 
 
+def offsets_of(records: Iterable[ConsumerRecord]) -> dict[tuple[str, int], list[int]]:
+    """(topic, partition) -> offsets of ``records``: what acking them needs, without
+    holding the records (and their values) until then."""
+    offsets: dict[tuple[str, int], list[int]] = {}
+    for record in records:
+        offsets.setdefault((record.topic, record.partition), []).append(record.offset)
+    return offsets
+
+
 class _Buffer(deque[ConsumerRecord]):
     """One diverted topic's records, with what the taker and the fetch loop share."""
 
@@ -129,9 +138,10 @@ class BulkConsumer(AIOKafkaConsumer):
         """Ack done records of partitions still assigned here (a revoked partition's
         records are its new owner's to commit): ``Consumer.ack``'s bookkeeping, once
         per partition rather than per record."""
-        offsets: dict[tuple[str, int], list[int]] = {}
-        for record in records:
-            offsets.setdefault((record.topic, record.partition), []).append(record.offset)
+        self.ack_offsets(offsets_of(records))
+
+    def ack_offsets(self, offsets: Mapping[tuple[str, int], list[int]]) -> None:
+        """:meth:`ack_all` for records already reduced to their offsets (``offsets_of``)."""
         assigned = self.assignment()
         acks_enabled_for = self.app.topics.acks_enabled_for
         with ack_lock:  # shared with Faust's own acks, as Consumer.ack takes it
