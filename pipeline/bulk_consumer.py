@@ -49,8 +49,9 @@ from mode.utils.futures import notify
 #: Seconds a fetch waits for records of the partitions active when it began (Faust's
 #: loop waits 1 s). A full buffer takes its partitions out of that set, and the fetch in
 #: flight does not see them come back: with every traces partition paused and the judge
-#: off, only the idle control topic is left, and a resumed partition would wait out the
-#: whole timeout before its next fetch.
+#: off, only the idle control topic is left, and a resumed partition could wait out the
+#: whole timeout before its next fetch. Not shown by measurement: judge off, 300,000
+#: traces, 0.1 against 1 s read 26,727 / 19,398 and 22,685 / 24,256 traces/s.
 FETCH_WAIT = 0.1
 
 
